@@ -1,0 +1,392 @@
+import { deltaNoiseFloorFor } from './physical-limits.js'
+import { severityRank } from './types.js'
+import type {
+  DeltaRule,
+  DeltaSpikePayload,
+  DeltaThresholdName,
+  Effect,
+  EvaluateOptions,
+  Evaluation,
+  OperationalState,
+  ReadingClass,
+  ReadingInput,
+  Reason,
+  RuleState,
+  SensorRules,
+  Severity,
+  ThresholdRule,
+} from './types.js'
+
+export const DEFAULT_ALERT_RENOTIFY_MS = 5 * 60 * 1000
+export const DEFAULT_STALE_AFTER_MS = 2 * 60 * 60 * 1000
+
+// Below this the previous value is treated as zero and a relative change is meaningless.
+const NEAR_ZERO = 1e-6
+const MS_PER_SECOND = 1000
+
+/** Deep copy of a rule state; the state is plain data, so copying its two nested objects is enough. */
+export function cloneRuleState(state: RuleState): RuleState {
+  return {
+    ...state,
+    consecutive: { ...state.consecutive },
+    activeAlert: state.activeAlert === null ? null : { ...state.activeAlert },
+  }
+}
+
+/** Whether `value` violates `threshold`; a threshold whose needed bound is null never fires. */
+export function violatesThreshold(threshold: ThresholdRule, value: number): boolean {
+  const { min, max } = threshold
+  switch (threshold.condition) {
+    case 'greater_than':
+      return min !== null && value > min
+    case 'less_than':
+      return min !== null && value < min
+    case 'equal_to':
+      return min !== null && value === min
+    case 'out_of_range':
+      return (min !== null && value < min) || (max !== null && value > max)
+  }
+}
+
+function requiredCount(threshold: ThresholdRule): number {
+  return Math.max(1, threshold.consecutiveReadings)
+}
+
+function thresholdLabel(threshold: ThresholdRule): string {
+  return threshold.name ?? threshold.condition
+}
+
+/** Picks the fired threshold that wins: highest severity, then lowest id. */
+function pickWinner(fired: readonly ThresholdRule[]): ThresholdRule | undefined {
+  let winner: ThresholdRule | undefined
+  for (const candidate of fired) {
+    if (
+      winner === undefined ||
+      severityRank(candidate.severity) > severityRank(winner.severity) ||
+      (candidate.severity === winner.severity && candidate.id < winner.id)
+    ) {
+      winner = candidate
+    }
+  }
+  return winner
+}
+
+function thresholdReason(threshold: ThresholdRule, value: number): Reason {
+  const reason: Reason = {
+    code: 'THRESHOLD',
+    rule: thresholdLabel(threshold),
+    thresholdId: threshold.id,
+    observed: value,
+    severity: threshold.severity,
+  }
+  if (threshold.min !== null) reason.limit = threshold.min
+  if (threshold.condition === 'out_of_range' && threshold.max !== null) reason.limitMax = threshold.max
+  return reason
+}
+
+function boundText(bound: number | null, missing: string): string {
+  return bound === null ? missing : String(bound)
+}
+
+function alertNotification(rules: SensorRules, threshold: ThresholdRule, value: number): { title: string; message: string } {
+  return {
+    title: `ALERT ${threshold.severity}: sensor ${rules.sensorId}`,
+    message: `value ${value} violates ${thresholdLabel(threshold)} [${boundText(threshold.min, '-inf')}, ${boundText(threshold.max, 'inf')}]`,
+  }
+}
+
+export interface DeltaMeasure {
+  deltaAbs: number
+  deltaRel: number | null
+  dtSeconds: number
+  slopeAbs: number | null
+  slopeRel: number | null
+  triggered: DeltaThresholdName[]
+}
+
+/** Measures the change from the previous reading and lists the delta thresholds it reaches (none when it is noise). */
+export function measureDelta(
+  rule: DeltaRule,
+  sensorType: string | null,
+  previous: { value: number; time: number },
+  reading: ReadingInput,
+): DeltaMeasure {
+  const deltaAbs = Math.abs(reading.value - previous.value)
+  const deltaRel = Math.abs(previous.value) < NEAR_ZERO ? null : deltaAbs / Math.abs(previous.value)
+  const dtSeconds = (reading.time - previous.time) / MS_PER_SECOND
+  // Two readings at the same instant have no meaningful rate of change (the legacy 1 ms stand-in made any step infinite).
+  const slopeAbs = dtSeconds > 0 ? deltaAbs / dtSeconds : null
+  const slopeRel = dtSeconds > 0 && deltaRel !== null ? deltaRel / dtSeconds : null
+  const measure: DeltaMeasure = { deltaAbs, deltaRel, dtSeconds, slopeAbs, slopeRel, triggered: [] }
+
+  const noise = deltaNoiseFloorFor(sensorType)
+  if (deltaAbs < noise.abs && (deltaRel === null || deltaRel < noise.rel)) return measure
+  if (rule.minDeltaAbs !== null && deltaAbs < rule.minDeltaAbs) return measure
+
+  const reaches = (observed: number | null, limit: number | null): boolean =>
+    observed !== null && limit !== null && observed >= limit
+  if (reaches(deltaAbs, rule.absDelta)) measure.triggered.push('abs_delta')
+  if (reaches(deltaRel, rule.relDelta)) measure.triggered.push('rel_delta')
+  if (reaches(slopeAbs, rule.absSlope)) measure.triggered.push('abs_slope')
+  if (reaches(slopeRel, rule.relSlope)) measure.triggered.push('rel_slope')
+  return measure
+}
+
+function deltaObserved(measure: DeltaMeasure, name: DeltaThresholdName): number | null {
+  switch (name) {
+    case 'abs_delta':
+      return measure.deltaAbs
+    case 'rel_delta':
+      return measure.deltaRel
+    case 'abs_slope':
+      return measure.slopeAbs
+    case 'rel_slope':
+      return measure.slopeRel
+  }
+}
+
+function deltaLimit(rule: DeltaRule, name: DeltaThresholdName): number | null {
+  switch (name) {
+    case 'abs_delta':
+      return rule.absDelta
+    case 'rel_delta':
+      return rule.relDelta
+    case 'abs_slope':
+      return rule.absSlope
+    case 'rel_slope':
+      return rule.relSlope
+  }
+}
+
+function deltaReasons(
+  code: 'DELTA_SPIKE' | 'DELTA_SPIKE_COOLDOWN',
+  rule: DeltaRule,
+  measure: DeltaMeasure,
+  previous: number,
+): Reason[] {
+  return measure.triggered.map((name) => {
+    const reason: Reason = { code, rule: name, previous, dt: measure.dtSeconds, severity: rule.severity }
+    const observed = deltaObserved(measure, name)
+    const limit = deltaLimit(rule, name)
+    if (observed !== null) reason.observed = observed
+    if (limit !== null) reason.limit = limit
+    return reason
+  })
+}
+
+/** Title per the legacy WARNING pipeline (reference §6.8), which the dashboard's users know. */
+function deltaTitle(severity: Severity, triggered: readonly DeltaThresholdName[]): string {
+  if (severity === 'critical') return 'Cambio crítico detectado'
+  if (triggered.includes('abs_delta') || triggered.includes('rel_delta')) return 'Cambio significativo en valor'
+  if (triggered.includes('abs_slope') || triggered.includes('rel_slope')) return 'Cambio rápido detectado'
+  return 'Variación inusual detectada'
+}
+
+/** The sensor state implied by the active alert: ALERT only while a critical one is open. */
+function alertState(state: RuleState): OperationalState {
+  return state.activeAlert?.severity === 'critical' ? 'ALERT' : 'WARNING'
+}
+
+/**
+ * Classifies one reading of one sensor (DESIGN §4, steps 3–6) against the sensor's stored rule state.
+ * Readings of a sensor must be evaluated in time order, each with the state the previous call returned.
+ *
+ * Pure: the input state is never mutated; the returned state is a new object to persist, and the effects
+ * are what storage must write in the same transaction, in order. In backfill mode without `alerts` the
+ * reading is classified exactly as live would classify it, but the input state comes back unchanged and
+ * there are no effects.
+ */
+export function evaluateReading(
+  rules: SensorRules,
+  state: RuleState,
+  reading: ReadingInput,
+  options: EvaluateOptions,
+): Evaluation {
+  const result = evaluateLive(rules, state, reading, options)
+  if (options.mode === 'backfill' && !options.alerts) {
+    return { state: cloneRuleState(state), classification: result.classification, reasons: result.reasons, effects: [] }
+  }
+  return result
+}
+
+function evaluateLive(rules: SensorRules, input: RuleState, reading: ReadingInput, options: EvaluateOptions): Evaluation {
+  const { value, time } = reading
+  const state = cloneRuleState(input)
+  const reasons: Reason[] = []
+  const effects: Effect[] = []
+
+  const changeState = (to: OperationalState): void => {
+    if (state.operationalState === to) return
+    effects.push({ kind: 'state_change', from: state.operationalState, to, time })
+    state.operationalState = to
+    state.stateChangedAt = time
+  }
+  const late = state.prevTime !== null && time < state.prevTime
+  const finish = (classification: ReadingClass): Evaluation => {
+    // prev only moves forward so a late reading never becomes the base of the next delta.
+    if (!late) {
+      state.prevValue = value
+      state.prevTime = time
+    }
+    state.readingsSeen += 1
+    return { state, classification, reasons, effects }
+  }
+
+  // Staleness is derived from the data time, so nothing has to persist STALE for the restart to happen.
+  const gapMs = state.prevTime === null ? null : time - state.prevTime
+  if (state.operationalState === 'STALE' || (gapMs !== null && gapMs > options.staleAfterMs)) {
+    effects.push({ kind: 'state_change', from: 'STALE', to: 'INITIALIZING', time })
+    state.operationalState = 'INITIALIZING'
+    state.stateChangedAt = time
+    state.validReadingsCount = 0
+    state.readingsSeen = 0
+    state.consecutive = {}
+    state.cleanStreak = 0
+    const reason: Reason = { code: 'STALE_RESTART' }
+    if (gapMs !== null) reason.dt = gapMs / MS_PER_SECOND
+    if (state.prevValue !== null) reason.previous = state.prevValue
+    reasons.push(reason)
+  }
+
+  if (state.operationalState === 'INITIALIZING') {
+    const required = rules.minReadingsForNormal
+    if (required > 0) {
+      state.validReadingsCount += 1
+      reasons.push({ code: 'WARMUP', count: state.validReadingsCount, required })
+      if (state.validReadingsCount >= required) changeState('NORMAL')
+      return finish('ML_PREDICTION')
+    }
+    changeState('NORMAL')
+  }
+
+  if (late) reasons.push({ code: 'LATE_READING' })
+
+  // Thresholds: counts are rebuilt from the current rules so removed thresholds do not linger in the state.
+  const consecutive: Record<string, number> = {}
+  const fired: ThresholdRule[] = []
+  const pending: Reason[] = []
+  for (const threshold of rules.thresholds) {
+    if (!violatesThreshold(threshold, value)) continue
+    const key = String(threshold.id)
+    const count = (state.consecutive[key] ?? 0) + 1
+    consecutive[key] = count
+    const required = requiredCount(threshold)
+    if (count >= required) fired.push(threshold)
+    else pending.push({ code: 'THRESHOLD_PENDING', rule: thresholdLabel(threshold), thresholdId: threshold.id, observed: value, severity: threshold.severity, count, required })
+  }
+  state.consecutive = consecutive
+
+  const winner = pickWinner(fired)
+  if (winner !== undefined) {
+    state.cleanStreak = 0
+    reasons.push(thresholdReason(winner, value))
+    applyAlert(rules, state, winner, reading, options.alertRenotifyMs ?? DEFAULT_ALERT_RENOTIFY_MS, effects)
+    changeState(alertState(state))
+    return finish('ALERT')
+  }
+
+  reasons.push(...pending)
+  const clean = pending.length === 0
+  if (!clean) state.cleanStreak = 0
+
+  const delta = rules.delta
+  if (
+    !late &&
+    delta !== null &&
+    state.readingsSeen >= delta.minReadings &&
+    state.prevValue !== null &&
+    state.prevTime !== null &&
+    time - state.prevTime <= delta.maxGapSec * MS_PER_SECOND
+  ) {
+    const previous = { value: state.prevValue, time: state.prevTime }
+    const measure = measureDelta(delta, rules.sensorType, previous, reading)
+    if (measure.triggered.length > 0) {
+      state.cleanStreak = 0
+      const inCooldown = state.lastDeltaSpikeAt !== null && time - state.lastDeltaSpikeAt < delta.cooldownSec * MS_PER_SECOND
+      if (inCooldown) {
+        reasons.push(...deltaReasons('DELTA_SPIKE_COOLDOWN', delta, measure, previous.value))
+        return finish('WARNING')
+      }
+      reasons.push(...deltaReasons('DELTA_SPIKE', delta, measure, previous.value))
+      const payload: DeltaSpikePayload = {
+        delta_abs: measure.deltaAbs,
+        delta_rel: measure.deltaRel,
+        slope_abs: measure.slopeAbs,
+        slope_rel: measure.slopeRel,
+        dt_seconds: measure.dtSeconds,
+        last_value: previous.value,
+        triggered_thresholds: [...measure.triggered],
+      }
+      effects.push({ kind: 'upsert_delta_spike', severity: delta.severity, time, value, payload })
+      effects.push({
+        kind: 'notify',
+        source: 'ml_event',
+        severity: delta.severity,
+        value,
+        time,
+        title: deltaTitle(delta.severity, measure.triggered),
+        message: `El valor cambió ${measure.deltaAbs.toFixed(2)} unidades desde ${previous.value.toFixed(2)}`,
+      })
+      state.lastDeltaSpikeAt = time
+      state.activeDeltaSpike = true
+      changeState(alertState(state))
+      return finish('WARNING')
+    }
+  }
+
+  if (!clean) return finish('ML_PREDICTION')
+
+  reasons.push({ code: 'CLEAN' })
+  state.cleanStreak += 1
+  if (rules.resolveAfterReadings > 0 && state.cleanStreak >= rules.resolveAfterReadings) {
+    if (state.activeAlert !== null) {
+      effects.push({ kind: 'resolve_alert', time, reason: 'auto_resolved' })
+      state.activeAlert = null
+      state.lastAlertNotificationAt = null
+    }
+    if (state.activeDeltaSpike) {
+      effects.push({ kind: 'resolve_delta_spike', time })
+      state.activeDeltaSpike = false
+    }
+    changeState('NORMAL')
+  }
+  return finish('ML_PREDICTION')
+}
+
+/** One active alert per sensor: open, update in place, escalate, or leave a higher one alone. */
+function applyAlert(
+  rules: SensorRules,
+  state: RuleState,
+  winner: ThresholdRule,
+  reading: ReadingInput,
+  renotifyMs: number,
+  effects: Effect[],
+): void {
+  const { value, time } = reading
+  const active = state.activeAlert
+  const notify = (): void => {
+    effects.push({ kind: 'notify', source: 'alert', severity: winner.severity, value, time, ...alertNotification(rules, winner, value) })
+    state.lastAlertNotificationAt = time
+  }
+  const open = (): void => {
+    effects.push({ kind: 'open_alert', severity: winner.severity, thresholdId: winner.id, value, time })
+    state.activeAlert = { severity: winner.severity, thresholdId: winner.id }
+    notify()
+  }
+
+  if (active === null) {
+    open()
+    return
+  }
+  const rankDiff = severityRank(winner.severity) - severityRank(active.severity)
+  if (rankDiff > 0) {
+    effects.push({ kind: 'resolve_alert', time, reason: 'escalated' })
+    open()
+  } else if (rankDiff === 0) {
+    effects.push({ kind: 'update_alert', severity: winner.severity, thresholdId: winner.id, value, time })
+    state.activeAlert = { severity: winner.severity, thresholdId: winner.id }
+    const last = state.lastAlertNotificationAt
+    if (last === null || time - last >= renotifyMs) notify()
+  }
+  // rankDiff < 0: a lower severity while a higher alert is active leaves the higher one untouched.
+}
