@@ -1,4 +1,5 @@
-#!/usr/bin/env -S node --import tsx --disable-warning=ExperimentalWarning
+#!/usr/bin/env node
+// Runs the TypeScript in src/ without a build (oclif registers tsx itself in development mode).
 import { execute } from '@oclif/core'
 
 await execute({ development: true, dir: import.meta.url })

@@ -319,3 +319,8 @@ function collectSecrets(values: Map<VarName, Parsed>): string[] {
   }
   return out
 }
+
+/** The CLI entry's way in: the process environment and ./.env of the working directory. */
+export function loadConfigFromProcess(overrides: LoadConfigInput['overrides'] = {}): LoadedConfig {
+  return loadConfig({ env: process.env, cwd: process.cwd(), overrides })
+}

@@ -210,7 +210,9 @@ export function evaluateReading(
 }
 
 function evaluateLive(rules: SensorRules, input: RuleState, reading: ReadingInput, options: EvaluateOptions): Evaluation {
-  const { value, time } = reading
+  // -0 would come back from JSON (the state row, reasons, effects) as 0, so it never enters them.
+  const value = reading.value === 0 ? 0 : reading.value
+  const { time } = reading
   const state = cloneRuleState(input)
   const reasons: Reason[] = []
   const effects: Effect[] = []
@@ -280,7 +282,7 @@ function evaluateLive(rules: SensorRules, input: RuleState, reading: ReadingInpu
   if (winner !== undefined) {
     state.cleanStreak = 0
     reasons.push(thresholdReason(winner, value))
-    applyAlert(rules, state, winner, reading, options.alertRenotifyMs ?? DEFAULT_ALERT_RENOTIFY_MS, effects)
+    applyAlert(rules, state, winner, { value, time }, options.alertRenotifyMs ?? DEFAULT_ALERT_RENOTIFY_MS, effects)
     changeState(alertState(state))
     return finish('ALERT')
   }
@@ -299,7 +301,7 @@ function evaluateLive(rules: SensorRules, input: RuleState, reading: ReadingInpu
     time - state.prevTime <= delta.maxGapSec * MS_PER_SECOND
   ) {
     const previous = { value: state.prevValue, time: state.prevTime }
-    const measure = measureDelta(delta, rules.sensorType, previous, reading)
+    const measure = measureDelta(delta, rules.sensorType, previous, { value, time })
     if (measure.triggered.length > 0) {
       state.cleanStreak = 0
       const inCooldown = state.lastDeltaSpikeAt !== null && time - state.lastDeltaSpikeAt < delta.cooldownSec * MS_PER_SECOND

@@ -1,0 +1,149 @@
+import pg from 'pg'
+
+import { UnavailableError } from '../../../errors/index.js'
+import type { Dialect, Param, Row, SqlExecutor } from '../sql/executor.js'
+import { toNumber } from '../sql/row.js'
+
+export interface PgPoolOptions {
+  url: string
+  max: number
+  connectTimeoutMs: number
+  queryTimeoutMs: number
+  statementTimeoutMs: number
+  applicationName?: string
+}
+
+export const postgresDialect: Dialect = {
+  engine: 'postgres',
+  now: 'now()',
+  limit: (n) => `LIMIT ${Math.trunc(n)}`,
+  bool: (v) => (v ? 'true' : 'false'),
+}
+
+// 64-bit ids come back as JS numbers (with a safe-integer check), like the other engines.
+const INT8 = 20
+const types = {
+  getTypeParser: ((oid: number, format?: string) => (oid === INT8 ? (v: string) => toNumber(v) : pg.types.getTypeParser(oid, format as 'text'))) as typeof pg.types.getTypeParser,
+}
+
+/** Rewrites `?` placeholders (never inside quotes in our SQL) to `$1..$n`. */
+export function toPgPlaceholders(sql: string): string {
+  let i = 0
+  return sql.replace(/\?/g, () => `$${++i}`)
+}
+
+/** `postgres://user:secret@host:5432/db` -> `postgres host:5432/db` (no credentials). */
+export function describePgTarget(url: string): string {
+  try {
+    const u = new URL(url)
+    return `${u.hostname}:${u.port || '5432'}${u.pathname}`
+  } catch {
+    return 'postgres'
+  }
+}
+
+type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>
+
+export class PgPool implements SqlExecutor {
+  readonly engine = 'postgres' as const
+  readonly dialect = postgresDialect
+  readonly pool: pg.Pool
+  readonly target: string
+
+  constructor(options: PgPoolOptions) {
+    this.target = describePgTarget(options.url)
+    this.pool = new pg.Pool({
+      connectionString: options.url,
+      max: options.max,
+      connectionTimeoutMillis: options.connectTimeoutMs,
+      query_timeout: options.queryTimeoutMs,
+      statement_timeout: options.statementTimeoutMs,
+      idleTimeoutMillis: 30_000,
+      application_name: options.applicationName ?? 'ingest',
+      types,
+    })
+    // An idle client's error (server restart) must not crash the process; the next query reconnects.
+    this.pool.on('error', () => undefined)
+  }
+
+  private executor(client: Queryable, inTx: boolean): SqlExecutor {
+    const exec: SqlExecutor = {
+      engine: 'postgres',
+      dialect: postgresDialect,
+      all: async <R extends Row>(sql: string, params: readonly Param[] = []) => (await wrap(client.query(toPgPlaceholders(sql), params as Param[]))).rows as R[],
+      run: async (sql, params = []) => (await wrap(client.query(toPgPlaceholders(sql), params as Param[]))).rowCount ?? 0,
+      insert: async (table, values) => {
+        const cols = Object.keys(values)
+        const sql = `INSERT INTO "${table}" (${cols.map((c) => `"${c}"`).join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')}) RETURNING id`
+        const res = await wrap(client.query(sql, cols.map((c) => values[c])))
+        return toNumber(res.rows[0]?.['id'])
+      },
+      transaction: (fn) => (inTx ? fn(exec) : this.transaction(fn)),
+    }
+    return exec
+  }
+
+  all<R extends Row = Row>(sql: string, params?: readonly Param[]): Promise<R[]> {
+    return this.executor(this.pool, false).all<R>(sql, params)
+  }
+
+  run(sql: string, params?: readonly Param[]): Promise<number> {
+    return this.executor(this.pool, false).run(sql, params)
+  }
+
+  insert(table: string, values: Readonly<Record<string, Param>>): Promise<number> {
+    return this.executor(this.pool, false).insert(table, values)
+  }
+
+  async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    const client = await this.connect()
+    try {
+      await client.query('BEGIN')
+      const out = await fn(this.executor(client, true))
+      await client.query('COMMIT')
+      client.release()
+      return out
+    } catch (err) {
+      try {
+        await client.query('ROLLBACK')
+        client.release()
+      } catch {
+        client.release(true)
+      }
+      throw err
+    }
+  }
+
+  /** A dedicated client (hot paths: COPY). Connection failures become UnavailableError. */
+  async connect(): Promise<pg.PoolClient> {
+    try {
+      return await this.pool.connect()
+    } catch (err) {
+      throw new UnavailableError(`cannot connect to PostgreSQL at ${this.target}: ${(err as Error).message}`, { cause: err, code: 'POSTGRES_UNAVAILABLE' })
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end()
+  }
+}
+
+/** Connection-class failures (SQLSTATE 08, 57P01, socket errors, timeouts) become UnavailableError. */
+async function wrap<T>(p: Promise<T>): Promise<T> {
+  try {
+    return await p
+  } catch (err) {
+    if (isPgOutage(err)) throw new UnavailableError(`PostgreSQL unavailable: ${(err as Error).message}`, { cause: err, code: 'POSTGRES_UNAVAILABLE' })
+    throw err
+  }
+}
+
+export function isPgOutage(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code
+  if (typeof code === 'string') {
+    if (code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03' || code === '53300') return true
+    if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH'].includes(code)) return true
+  }
+  const msg = err instanceof Error ? err.message : ''
+  return /timeout|terminated|Connection terminated|not queryable|connection closed/i.test(msg)
+}
