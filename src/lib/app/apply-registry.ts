@@ -12,6 +12,15 @@ export interface ApplyRegistryOptions {
   dryRun: boolean
 }
 
+function valueAt(doc: unknown, path: readonly PropertyKey[]): unknown {
+  let cur = doc
+  for (const key of path) {
+    if (cur === null || typeof cur !== 'object') return undefined
+    cur = (cur as Record<PropertyKey, unknown>)[key]
+  }
+  return cur
+}
+
 /** Parses and validates an apply file (YAML or JSON); every problem is reported with its path. */
 export function parseRegistryFile(text: string, file: string): RegistrySpec {
   let doc: unknown
@@ -28,7 +37,8 @@ export function parseRegistryFile(text: string, file: string): RegistrySpec {
     const problems = parsed.error.issues.map((issue) => {
       if (issue.code === 'unrecognized_keys') return `${formatPath(issue.path)}: unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}`
       if (issue.code === 'invalid_type') {
-        const got = issue.input === undefined ? 'nothing' : issue.input === null ? 'null' : Array.isArray(issue.input) ? 'an array' : typeof issue.input
+        const input = valueAt(doc, issue.path)
+        const got = input === undefined ? 'nothing' : input === null ? 'null' : Array.isArray(input) ? 'an array' : typeof input === 'string' ? `the string ${JSON.stringify(input)}` : typeof input
         return `${formatPath(issue.path)}: must be ${issue.expected === 'object' ? 'a mapping' : issue.expected === 'array' ? 'a list' : `a ${issue.expected}`}, got ${got}`
       }
       return `${formatPath(issue.path)}: ${issue.message}`

@@ -230,6 +230,17 @@ describe('backfill', () => {
   })
 })
 
+describe('negative zero', () => {
+  it('stores -0 as 0 so the state survives its JSON row', () => {
+    const rules = sensorRules({ minReadingsForNormal: 0, thresholds: [threshold({ id: 1, condition: 'equal_to', min: 0 })] })
+    const result = evaluateReading(rules, normalState(), { value: -0, time: T0 + SEC }, LIVE)
+    expect(Object.is(result.state.prevValue, 0)).toBe(true)
+    expect(result.effects).toContainEqual(expect.objectContaining({ kind: 'open_alert', value: 0 }))
+    expect(result.effects.every((e) => !('value' in e) || Object.is(e.value, 0))).toBe(true)
+    expect(Object.is(result.reasons[0]?.observed, 0)).toBe(true)
+  })
+})
+
 describe('immutability', () => {
   const rules = sensorRules({
     minReadingsForNormal: 2,

@@ -160,12 +160,10 @@ describe('evaluateReading properties', () => {
           expect(result.state.readingsSeen).toBeGreaterThanOrEqual(1)
 
           state = deepFreeze(result.state)
-          if (process.env['RULES_STATS']) { const g = globalThis as unknown as { stats?: Record<string, number> }; g.stats ??= {}; for (const k of [...result.effects.map((e) => e.kind), ...result.reasons.map((r) => r.code), result.classification]) g.stats[k] = (g.stats[k] ?? 0) + 1 }
         }
       }),
       { numRuns: 300 },
     )
-    if (process.env['RULES_STATS']) console.log(JSON.stringify((globalThis as unknown as { stats?: unknown }).stats))
   })
 
   it('classifies ALERT iff some threshold reached its consecutive count, and picks the winner by severity then id', () => {
