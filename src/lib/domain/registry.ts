@@ -92,6 +92,7 @@ const ident = z
   .string()
   .min(1, 'must not be empty')
   .max(255)
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
   .refine((s) => !/[:\s/+#\u0000-\u001f]/.test(s), 'must not contain ":", "/", "+", "#", spaces or control characters')
 
 export const ConstraintsSpecSchema = z.strictObject({

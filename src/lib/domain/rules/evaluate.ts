@@ -340,7 +340,7 @@ function evaluateLive(rules: SensorRules, input: RuleState, reading: ReadingInpu
 
   reasons.push({ code: 'CLEAN' })
   state.cleanStreak += 1
-  if (rules.resolveAfterReadings >= 0 && state.cleanStreak >= rules.resolveAfterReadings) {
+  if (rules.resolveAfterReadings > 0 && state.cleanStreak >= rules.resolveAfterReadings) {
     if (state.activeAlert !== null) {
       effects.push({ kind: 'resolve_alert', time, reason: 'auto_resolved' })
       state.activeAlert = null

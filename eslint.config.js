@@ -1,0 +1,53 @@
+import js from '@eslint/js'
+import tseslint from 'typescript-eslint'
+
+const GROUPS = {
+  drivers: ['pg', 'pg-copy-streams', 'mssql', 'better-sqlite3', 'ioredis', 'undici', 'csv-parse'],
+  fastify: ['fastify', '@fastify/*'],
+  mqtt: ['mqtt'],
+  oclif: ['@oclif/*', 'listr2'],
+}
+const LAYERS = [
+  { files: ['src/lib/adapters/**/*.ts'], allowed: ['drivers'] },
+  { files: ['src/lib/http/**/*.ts'], allowed: ['fastify'] },
+  { files: ['src/lib/mqtt/**/*.ts'], allowed: ['mqtt'] },
+  { files: ['src/lib/cli/**/*.ts', 'src/commands/**/*.ts'], allowed: ['oclif'] },
+]
+
+function restrict(allowed) {
+  const patterns = Object.entries(GROUPS)
+    .filter(([name]) => !allowed.includes(name))
+    .map(([name, group]) => ({ group, message: `${name} may not be imported here (DESIGN §1 dependency rule)` }))
+  return { 'no-restricted-imports': ['error', { patterns }] }
+}
+
+function layerRules() {
+  const all = LAYERS.flatMap((l) => l.files)
+  return [{ files: ['src/**/*.ts'], ignores: all, rules: restrict([]) }, ...LAYERS.map((l) => ({ files: l.files, rules: restrict(l.allowed) }))]
+}
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'bench/data/**', 'oclif.manifest.json'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: { globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', URL: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', setImmediate: 'readonly', fetch: 'readonly', AbortController: 'readonly', AbortSignal: 'readonly', performance: 'readonly', TextEncoder: 'readonly', TextDecoder: 'readonly', structuredClone: 'readonly', queueMicrotask: 'readonly' } },
+    rules: {
+      '@typescript-eslint/no-explicit-any': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
+      '@typescript-eslint/consistent-type-imports': 'error',
+    },
+  },
+  // The dependency rule of DESIGN §1: drivers only under lib/adapters, fastify only under lib/http,
+  // mqtt only under lib/mqtt, oclif/listr2 only under commands and lib/cli, process.env only in lib/config.
+  ...layerRules(),
+  {
+    files: ['src/**/*.ts'],
+    ignores: ['src/lib/config/**'],
+    rules: { 'no-restricted-properties': ['error', { object: 'process', property: 'env', message: 'process.env is read only in src/lib/config' }] },
+  },
+  {
+    files: ['src/lib/domain/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['node:*', '../adapters/*', '../app/*', '../http/*', '../cli/*'], message: 'lib/domain is pure: no I/O, no outer layers' }] }] },
+  },
+)

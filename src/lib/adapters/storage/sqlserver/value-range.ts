@@ -1,0 +1,20 @@
+/**
+ * The largest magnitude the legacy `decimal(15,5)` value columns (`sensor_readings.value`,
+ * `alerts.triggered_value`, ...) accept: ten integer digits, five decimals.
+ *
+ * Not simply `< 1e10`: SQL Server rounds a float to five decimals when it converts it, so a value such as
+ * 9999999999.999996 becomes 10000000000.00000 and overflows (error 8115). Every value up to
+ * 9999999999.999995 rounds to at most 9999999999.99999. The literal below is the double nearest to that
+ * bound (9999999999.99999427...), which still rounds down; the next double up (9999999999.99999618...)
+ * does not, so `<=` on this literal is exact.
+ */
+export const LEGACY_DECIMAL_MAX_ABS = 9999999999.999995
+
+/**
+ * Whether a reading's value can be stored in the legacy `decimal(15,5)` columns. The SQL Server
+ * adapter rejects the others with `VALUE_OUT_OF_STORAGE_RANGE` instead of letting the insert fail
+ * (and take its batch's transaction with it).
+ */
+export function fitsLegacyDecimal(v: number): boolean {
+  return Number.isFinite(v) && Math.abs(v) <= LEGACY_DECIMAL_MAX_ABS
+}
