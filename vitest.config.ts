@@ -7,9 +7,9 @@ export default defineConfig({
     projects: [
       { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 20_000 } },
       { test: { name: 'contract', include: ['test/contract/**/*.test.ts'], testTimeout: 60_000, hookTimeout: 60_000 } },
-      { test: { name: 'integration', include: ['test/integration/**/*.test.ts'], testTimeout: 120_000, hookTimeout: 120_000 } },
-      { test: { name: 'commands', include: ['test/commands/**/*.test.ts'], testTimeout: 60_000, hookTimeout: 60_000 } },
-      { test: { name: 'fault', include: ['test/fault/**/*.test.ts'], testTimeout: 300_000, hookTimeout: 120_000, fileParallelism: false } },
+      { test: { name: 'integration', include: ['test/integration/**/*.test.ts'], testTimeout: 120_000, hookTimeout: 120_000, globalSetup: ['test/helpers/build.ts'] } },
+      { test: { name: 'commands', include: ['test/commands/**/*.test.ts'], testTimeout: 60_000, hookTimeout: 60_000, globalSetup: ['test/helpers/build.ts'] } },
+      { test: { name: 'fault', include: ['test/fault/**/*.test.ts'], testTimeout: 300_000, hookTimeout: 120_000, fileParallelism: false, globalSetup: ['test/helpers/build.ts'] } },
     ],
   },
 })

@@ -84,7 +84,11 @@ export async function createContext(config: Config, logger: Logger, options: Con
     const universal = await open(config.storage.universal)
     const iot = await open(config.storage.iot)
     const databases = [...opened.values()]
-    if (options.requireMigrated) for (const db of databases) await db.assertMigrated()
+    for (const db of databases) {
+      // The embedded database is ours alone: the commands that may create it also bring it up to date.
+      if (db.engine === 'sqlite' && options.createEmbedded) await db.migrator.migrate({ dryRun: false, alterLegacy: false })
+      else if (options.requireMigrated) await db.assertMigrated()
+    }
     return { config, logger, clock: options.clock ?? systemClock, iot, universal, databases, close: closeAll }
   } catch (err) {
     await closeAll()

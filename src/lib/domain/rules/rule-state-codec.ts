@@ -32,7 +32,7 @@ function consecutive(value: unknown): Decoded<Record<string, number>> {
   for (const [key, entry] of Object.entries(value)) {
     const decoded = count(entry)
     if (!decoded.ok) return fail
-    out[key] = decoded.value
+    if (decoded.value > 0) out[key] = decoded.value
   }
   return { ok: true, value: out }
 }
