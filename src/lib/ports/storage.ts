@@ -1,5 +1,9 @@
+import type { IdempotencyStore } from './idempotency-store.js'
+import type { IngestStore } from './ingest-store.js'
+import type { KeyStore } from './key-store.js'
 import type { Migrator } from './migrator.js'
 import type { RegistryStore } from './registry-store.js'
+import type { StatusStore } from './status-store.js'
 
 export type Engine = 'sqlite' | 'postgres' | 'sqlserver'
 
@@ -22,6 +26,13 @@ export interface Database {
   readonly capabilities: Capabilities
   readonly migrator: Migrator
   readonly registry: RegistryStore
+  /** The IoT write path (group-commit flushes) and sensor lookups. */
+  readonly ingest: IngestStore
+  readonly status: StatusStore
+  /** Operations tables (used on the universal store). */
+  readonly idempotency: IdempotencyStore
+  /** Device keys and devices (IoT store); role keys and the security audit (universal store). */
+  readonly keys: KeyStore
   /** Cheap liveness probe (`SELECT 1`). */
   ping(): Promise<void>
   /** Fails with SchemaBehindError when migrations are pending. */

@@ -2,7 +2,11 @@ import { SchemaBehindError } from '../../../errors/index.js'
 import type { Database } from '../../../ports/storage.js'
 import { loadMigrationFiles } from '../sql/migration-files.js'
 import { createSqlMigrator } from '../sql/migrator.js'
+import { createSqlIdempotencyStore } from '../sql/idempotency-store.js'
+import { createSqlKeyStore } from '../sql/key-store.js'
 import { createSqlRegistryStore } from '../sql/registry-store.js'
+import { createSqlStatusStore } from '../sql/status-store.js'
+import { createPostgresIngestStore } from './ingest-store.js'
 import { PgPool, type PgPoolOptions } from './pool.js'
 
 export interface PostgresDatabase extends Database {
@@ -39,6 +43,10 @@ export function openPostgresDatabase(options: PgPoolOptions): PostgresDatabase {
     pool,
     migrator,
     registry: createSqlRegistryStore(pool),
+    status: createSqlStatusStore(pool),
+    idempotency: createSqlIdempotencyStore(pool),
+    keys: createSqlKeyStore(pool),
+    ingest: createPostgresIngestStore(pool),
     ping: async () => {
       await pool.all('SELECT 1')
     },

@@ -1,7 +1,7 @@
 import type { Engine } from '../../../ports/storage.js'
 
 export type Row = Record<string, unknown>
-export type Param = string | number | boolean | null | Date | Buffer
+export type Param = string | number | boolean | null | Date | Buffer | ReadonlyArray<string | number | boolean | null>
 
 /**
  * The small SQL surface every engine offers to the shared adapter code (registry, keys, status).

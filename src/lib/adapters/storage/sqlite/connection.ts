@@ -31,7 +31,9 @@ export function encodeSqliteParam(p: Param | undefined): string | number | bigin
   if (p === undefined || p === null) return null
   if (p instanceof Date) return p.toISOString()
   if (typeof p === 'boolean') return p ? 1 : 0
-  return p
+  // SQLite has no arrays: they travel as JSON (read with json_each).
+  if (Array.isArray(p)) return JSON.stringify(p)
+  return p as string | number | Buffer
 }
 
 function isBusy(err: unknown): boolean {

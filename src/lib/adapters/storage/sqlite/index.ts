@@ -2,7 +2,11 @@ import { SchemaBehindError } from '../../../errors/index.js'
 import type { Database } from '../../../ports/storage.js'
 import { loadMigrationFiles } from '../sql/migration-files.js'
 import { createSqlMigrator } from '../sql/migrator.js'
+import { createSqlIdempotencyStore } from '../sql/idempotency-store.js'
+import { createSqlKeyStore } from '../sql/key-store.js'
 import { createSqlRegistryStore } from '../sql/registry-store.js'
+import { createSqlStatusStore } from '../sql/status-store.js'
+import { createSqliteIngestStore } from './ingest-store.js'
 import { SqliteConnection, type OpenSqliteOptions } from './connection.js'
 
 export interface SqliteDatabase extends Database {
@@ -35,6 +39,10 @@ export function openSqliteDatabase(options: OpenSqliteOptions): SqliteDatabase {
     connection,
     migrator,
     registry: createSqlRegistryStore(connection),
+    status: createSqlStatusStore(connection),
+    idempotency: createSqlIdempotencyStore(connection),
+    keys: createSqlKeyStore(connection),
+    ingest: createSqliteIngestStore(connection),
     ping: async () => {
       await connection.all('SELECT 1')
     },

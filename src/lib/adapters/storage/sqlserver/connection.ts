@@ -134,14 +134,15 @@ export function decodeRows(recordset: IRecordSet<Row> | undefined): Row[] {
   const bigints = Object.values(recordset.columns ?? {})
     .filter((c) => c.type === sql.BigInt)
     .map((c) => c.name)
-  if (bigints.length === 0) return recordset
-  for (const row of recordset) {
+  // A plain array: the recordset's driver metadata (columns) stays behind the adapter boundary.
+  const rows = Array.from(recordset)
+  for (const row of rows) {
     for (const name of bigints) {
       const v = row[name]
       if (v !== null && v !== undefined) row[name] = toNumber(v)
     }
   }
-  return recordset
+  return rows
 }
 
 function quoteIdent(name: string): string {
@@ -185,6 +186,15 @@ function parseFlag(key: string, value: string): boolean {
   throw new ConfigError([`MSSQL_URL: ${key}=${value} is not a boolean (true/false)`])
 }
 
+function decodeUrlPart(part: string): string {
+  try {
+    return decodeURIComponent(part)
+  } catch {
+    // Never echo the part: it may be the password.
+    throw new ConfigError(['MSSQL_URL: a malformed %-escape (percent-encode special characters in the user and password)'])
+  }
+}
+
 /** `host\instance` names a SQL Server instance (found through the browser service, so no port). */
 function splitInstance(host: string): { server: string; instanceName: string | undefined } {
   const k = host.indexOf('\\')
@@ -215,10 +225,15 @@ export function resolveMssqlConnection(config: SqlServerConfig): MssqlConnection
   const props = new Map<string, string>()
 
   const semi = rest.indexOf(';')
-  let authority: string
-  if (semi >= 0) {
+  let host: string
+  let port: string | undefined
+  // JDBC has only host[\instance][:port] before the first `;`. Anything else there (`user:pa;ss@host`) is a
+  // URL whose password holds a `;`, and must not be taken for a host (and shown in the target).
+  if (semi >= 0 && /^[\w.\-\\]+(?::\d+)?$/.test(rest.slice(0, semi))) {
     // JDBC: sqlserver://host[\instance][:port];key=value;...
-    authority = rest.slice(0, semi)
+    const hp = /^(.*?)(?::(\d+))?$/.exec(rest.slice(0, semi))
+    host = hp?.[1] ?? ''
+    port = hp?.[2]
     for (const pair of rest.slice(semi + 1).split(';')) {
       const eq = pair.indexOf('=')
       if (eq > 0) props.set(pair.slice(0, eq).trim().toLowerCase(), pair.slice(eq + 1))
@@ -230,19 +245,19 @@ export function resolveMssqlConnection(config: SqlServerConfig): MssqlConnection
     } catch {
       throw new ConfigError(['MSSQL_URL: not a valid URL (expected mssql://user:password@host:port/database)'])
     }
-    if (u.username !== '') out.user = decodeURIComponent(u.username)
-    if (u.password !== '') out.password = decodeURIComponent(u.password)
-    const db = decodeURIComponent(u.pathname.replace(/^\//, ''))
+    if (u.username !== '') out.user = decodeUrlPart(u.username)
+    if (u.password !== '') out.password = decodeUrlPart(u.password)
+    const db = decodeUrlPart(u.pathname.replace(/^\//, ''))
     if (db !== '') out.database = db
-    authority = `${decodeURIComponent(u.hostname)}${u.port === '' ? '' : `:${u.port}`}`
+    // IPv6 literals come bracketed; tedious wants the bare address.
+    host = decodeUrlPart(u.hostname).replace(/^\[(.*)\]$/, '$1')
+    port = u.port === '' ? undefined : u.port
     for (const [k, v] of u.searchParams) props.set(k.toLowerCase(), v)
   }
 
-  const hp = /^(.*?)(?::(\d+))?$/.exec(authority)
-  const host = hp?.[1] ?? ''
   if (host === '') throw new ConfigError(['MSSQL_URL: no host'])
   Object.assign(out, splitInstance(host))
-  if (hp?.[2] !== undefined) out.port = Number(hp[2])
+  if (port !== undefined) out.port = Number(port)
 
   for (const [key, value] of props) {
     if (key === 'databasename' || key === 'database') out.database = value
@@ -252,7 +267,7 @@ export function resolveMssqlConnection(config: SqlServerConfig): MssqlConnection
     else if (key === 'trustservercertificate') out.trustServerCertificate = parseFlag(key, value)
     else if (key === 'instancename') out.instanceName = value
   }
-  if (out.instanceName !== undefined && hp?.[2] === undefined) out.port = undefined
+  if (out.instanceName !== undefined && port === undefined) out.port = undefined
   return out
 }
 
@@ -260,7 +275,8 @@ export function resolveMssqlConnection(config: SqlServerConfig): MssqlConnection
 export function describeMssqlTarget(config: SqlServerConfig): string {
   try {
     const c = resolveMssqlConnection(config)
-    const where = c.instanceName === undefined ? `${c.server}:${c.port ?? 1433}` : `${c.server}\\${c.instanceName}`
+    const server = c.server.includes(':') ? `[${c.server}]` : c.server
+    const where = c.instanceName === undefined ? `${server}:${c.port ?? 1433}` : `${server}\\${c.instanceName}`
     return `${where}/${c.database}`
   } catch {
     return 'sqlserver'

@@ -2,7 +2,11 @@ import type { SqlServerConfig } from '../../../config/index.js'
 import { SchemaBehindError } from '../../../errors/index.js'
 import type { Database } from '../../../ports/storage.js'
 import { loadMigrationFiles } from '../sql/migration-files.js'
+import { createSqlIngestTx, createSqlSensorDirectory } from '../sql/ingest-tx.js'
+import { createSqlIdempotencyStore } from '../sql/idempotency-store.js'
+import { createSqlKeyStore } from '../sql/key-store.js'
 import { createSqlRegistryStore } from '../sql/registry-store.js'
+import { createSqlStatusStore } from '../sql/status-store.js'
 import { describeMssqlTarget, MssqlPool } from './connection.js'
 import { createMssqlMigrator } from './migrator.js'
 
@@ -28,6 +32,10 @@ export function openSqlServerDatabase(config: SqlServerConfig, options: SqlServe
     pool,
     migrator,
     registry: createSqlRegistryStore(pool),
+    status: createSqlStatusStore(pool),
+    idempotency: createSqlIdempotencyStore(pool),
+    keys: createSqlKeyStore(pool),
+    ingest: { sensors: createSqlSensorDirectory(pool), transaction: (fn) => pool.transaction((tx) => fn(createSqlIngestTx(tx))) },
     ping: async () => {
       await pool.all('SELECT 1 AS ok')
     },

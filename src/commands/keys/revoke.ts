@@ -1,0 +1,19 @@
+import { Args } from '@oclif/core'
+
+import { revokeKey } from '../../lib/app/keys.js'
+import { BaseCommand } from '../../lib/cli/base-command.js'
+import { renderRevoked } from '../../lib/cli/render-keys.js'
+
+export default class KeysRevoke extends BaseCommand<typeof KeysRevoke> {
+  static override summary = 'Revoke a key by its kid (or the whole key); refused everywhere within 30 s'
+  static override description = 'Running services trust a verified key from memory for 30 seconds, so a revocation takes effect within that time. Revoking twice is not an error.'
+  static override examples = ['<%= config.bin %> keys revoke 3hJ9aXk2LmQp']
+  static override args = { kid: Args.string({ description: 'the key id shown by "keys list" (or the whole key)', required: true }) }
+
+  async run() {
+    const ctx = await this.context()
+    const result = await revokeKey(ctx, this.args.kid)
+    this.print(renderRevoked(result))
+    return result
+  }
+}

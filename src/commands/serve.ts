@@ -1,0 +1,32 @@
+import { Flags } from '@oclif/core'
+
+import { BaseCommand } from '../lib/cli/base-command.js'
+import { untilSignal } from '../lib/cli/signals.js'
+import { createServeRuntime } from '../lib/app/serve.js'
+import { createHttpAuth } from '../lib/app/http-auth.js'
+import { startHttpServer } from '../lib/http/server.js'
+
+export default class Serve extends BaseCommand<typeof Serve> {
+  static override summary = 'Run the HTTP ingest API (IoT packets, legacy readings, status, metrics)'
+  static override description = 'Serves until SIGINT/SIGTERM, then stops accepting, answers everything in flight and exits 0 within SHUTDOWN_TIMEOUT_SECONDS. Creates and migrates the embedded database when no database is configured.'
+  static override examples = ['<%= config.bin %> serve', 'PORT=8080 HOST=0.0.0.0 <%= config.bin %> serve']
+  static override flags = {
+    port: Flags.integer({ description: 'HTTP port (env PORT, default 8001)', min: 0, max: 65535 }),
+    host: Flags.string({ description: 'bind address (env HOST, default 127.0.0.1)' }),
+  }
+
+  protected override configOverrides() {
+    return { PORT: this.flags.port, HOST: this.flags.host }
+  }
+
+  async run() {
+    const ctx = await this.context({ createEmbedded: true })
+    const runtime = await createServeRuntime(ctx, { auth: createHttpAuth })
+    const server = await startHttpServer(runtime, { host: ctx.config.http.host, port: ctx.config.http.port })
+    ctx.logger.info({ url: server.url, iot: `${ctx.iot.engine} ${ctx.iot.target}`, universal: `${ctx.universal.engine} ${ctx.universal.target}` }, 'listening')
+    const signal = await untilSignal()
+    ctx.logger.info({ signal }, 'shutting down')
+    const { graceful } = await server.close()
+    return { url: server.url, signal, graceful }
+  }
+}

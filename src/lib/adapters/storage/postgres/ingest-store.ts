@@ -1,0 +1,84 @@
+import type { IngestStore, IngestTx, LatestWrite, ReadingRow, StateWrite } from '../../../ports/ingest-store.js'
+import type { SqlExecutor } from '../sql/executor.js'
+import { createSqlIngestTx, createSqlSensorDirectory } from '../sql/ingest-tx.js'
+import { toJson, toNumber } from '../sql/row.js'
+import type { PgPool } from './pool.js'
+
+// Rule-state rows are created if missing, then locked in id order (concurrent flushes of the same
+// sensors, from this or another replica, serialise here; different sensors do not contend).
+const ENSURE_STATES = `INSERT INTO sensor_rule_state (sensor_id, state) SELECT id, '{}'::jsonb FROM unnest(?::bigint[]) AS t(id) ORDER BY id ON CONFLICT (sensor_id) DO NOTHING`
+const LOCK_STATES = `SELECT sensor_id, state FROM sensor_rule_state WHERE sensor_id = ANY(?::bigint[]) ORDER BY sensor_id FOR UPDATE`
+
+const EXISTING_KEYS = `SELECT r.sensor_id, r.dedup_key FROM sensor_readings r
+  JOIN unnest(?::bigint[], ?::text[]) AS k(sensor_id, dedup_key) ON r.sensor_id = k.sensor_id AND r.dedup_key = k.dedup_key`
+
+// One statement per flush; ON CONFLICT DO NOTHING is the backstop of the dedup pre-check.
+const INSERT_READINGS = `INSERT INTO sensor_readings (sensor_id, value, "timestamp", device_timestamp, dedup_key, sequence, classification, reason_codes, transport)
+  SELECT * FROM unnest(?::bigint[], ?::float8[], ?::timestamptz[], ?::timestamptz[], ?::text[], ?::bigint[], ?::text[], ?::jsonb[], ?::text[])
+  ON CONFLICT DO NOTHING`
+
+const MOVE_LATEST = `INSERT INTO sensor_readings_latest (sensor_id, latest_value, latest_timestamp)
+  SELECT * FROM unnest(?::bigint[], ?::float8[], ?::timestamptz[])
+  ON CONFLICT (sensor_id) DO UPDATE SET latest_value = EXCLUDED.latest_value, latest_timestamp = EXCLUDED.latest_timestamp
+  WHERE sensor_readings_latest.latest_timestamp <= EXCLUDED.latest_timestamp`
+
+const SAVE_STATES = `UPDATE sensor_rule_state s SET state = u.state, updated_at = now()
+  FROM unnest(?::bigint[], ?::jsonb[]) AS u(sensor_id, state) WHERE s.sensor_id = u.sensor_id`
+
+const SAVE_SENSOR_STATES = `UPDATE sensors s SET operational_state = u.st, valid_readings_count = u.n, state_changed_at = u.at
+  FROM unnest(?::bigint[], ?::text[], ?::int[], ?::timestamptz[]) AS u(id, st, n, at) WHERE s.id = u.id`
+
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString())
+
+function pgIngestTx(tx: SqlExecutor): IngestTx {
+  return {
+    ...createSqlIngestTx(tx),
+    async lockSensors(ids) {
+      const sorted = [...new Set(ids)].sort((a, b) => a - b)
+      await tx.run(ENSURE_STATES, [sorted])
+      const out = new Map<number, unknown>()
+      for (const r of await tx.all(LOCK_STATES, [sorted])) out.set(toNumber(r['sensor_id']), toJson(r['state']))
+      return out
+    },
+    async existingDedupKeys(pairs) {
+      const found = new Set<string>()
+      if (pairs.length === 0) return found
+      const rows = await tx.all(EXISTING_KEYS, [pairs.map((p) => p.sensorId), pairs.map((p) => p.dedupKey)])
+      for (const r of rows) found.add(`${toNumber(r['sensor_id'])}:${String(r['dedup_key'])}`)
+      return found
+    },
+    async insertReadings(rows: readonly ReadingRow[]) {
+      if (rows.length === 0) return 0
+      return tx.run(INSERT_READINGS, [
+        rows.map((r) => r.sensorId),
+        rows.map((r) => r.value),
+        rows.map((r) => iso(r.ingestTime)),
+        rows.map((r) => iso(r.deviceTime)),
+        rows.map((r) => r.dedupKey),
+        rows.map((r) => r.sequence),
+        rows.map((r) => r.classification),
+        rows.map((r) => r.reasons),
+        rows.map((r) => r.transport),
+      ])
+    },
+    async moveLatest(rows: readonly LatestWrite[]) {
+      if (rows.length === 0) return
+      await tx.run(MOVE_LATEST, [rows.map((r) => r.sensorId), rows.map((r) => r.value), rows.map((r) => iso(r.time))])
+    },
+    async saveStates(states: readonly StateWrite[]) {
+      if (states.length === 0) return
+      await tx.run(SAVE_STATES, [states.map((s) => s.sensorId), states.map((s) => s.state)])
+      const changed = states.filter((s) => s.changed)
+      if (changed.length > 0)
+        await tx.run(SAVE_SENSOR_STATES, [changed.map((s) => s.sensorId), changed.map((s) => s.operationalState), changed.map((s) => s.validReadingsCount), changed.map((s) => iso(s.stateChangedAt))])
+    },
+  }
+}
+
+/** The PostgreSQL write path: array-parameter statements, a handful per flush whatever its size. */
+export function createPostgresIngestStore(pool: PgPool): IngestStore {
+  return {
+    sensors: createSqlSensorDirectory(pool),
+    transaction: (fn) => pool.transaction((tx) => fn(pgIngestTx(tx))),
+  }
+}

@@ -1,0 +1,37 @@
+import type { IngestStore, IngestTx, ReadingRow } from '../../../ports/ingest-store.js'
+import { createSqlIngestTx, createSqlSensorDirectory } from '../sql/ingest-tx.js'
+import type { SqliteConnection } from './connection.js'
+
+const INSERT_READING = `INSERT OR IGNORE INTO sensor_readings (sensor_id, value, "timestamp", device_timestamp, dedup_key, sequence, classification, reason_codes, transport) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+const FIND_KEY = 'SELECT 1 FROM sensor_readings WHERE sensor_id = ? AND dedup_key = ?'
+
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString())
+
+/**
+ * The embedded write path. BEGIN IMMEDIATE holds the database's write lock for the whole flush,
+ * which is the sensor lock; the hot loops call prepared statements directly.
+ */
+export function createSqliteIngestStore(conn: SqliteConnection): IngestStore {
+  return {
+    sensors: createSqlSensorDirectory(conn),
+    transaction: (fn) =>
+      conn.transaction((exec) => {
+        const tx: IngestTx = {
+          ...createSqlIngestTx(exec),
+          async existingDedupKeys(pairs) {
+            const stmt = conn.prepare(FIND_KEY).pluck()
+            const found = new Set<string>()
+            for (const p of pairs) if (stmt.get(p.sensorId, p.dedupKey) !== undefined) found.add(`${p.sensorId}:${p.dedupKey}`)
+            return found
+          },
+          async insertReadings(rows: readonly ReadingRow[]) {
+            const stmt = conn.prepare(INSERT_READING)
+            let n = 0
+            for (const r of rows) n += stmt.run(r.sensorId, r.value, iso(r.ingestTime), iso(r.deviceTime), r.dedupKey, r.sequence, r.classification, r.reasons, r.transport).changes
+            return n
+          },
+        }
+        return fn(tx)
+      }),
+  }
+}

@@ -1,0 +1,101 @@
+import { decodeRuleState, evaluateReading, initialRuleState, type Effect, type RuleState } from '../../domain/rules/index.js'
+import type { EffectWrite, IngestStore, LatestWrite, ReadingRow, StateWrite } from '../../ports/ingest-store.js'
+import type { ItemOutcome, ReadingItem } from './items.js'
+
+export interface FlushOptions {
+  staleAfterMs: number
+}
+
+export interface FlushResult {
+  outcomes: ItemOutcome[]
+  /** Alerts opened by this flush (for the optional legacy push after commit). */
+  openedAlerts: number[]
+  /** Clean readings, for the ML stream after commit. */
+  stored: Array<{ item: ReadingItem; classification: string }>
+}
+
+const readingTime = (item: ReadingItem): number => item.deviceTime ?? item.ingestTime
+
+/**
+ * One group-commit flush (DESIGN §3): lock the batch's sensors in id order, drop items whose dedup
+ * key is already stored (or repeated in the batch), classify each sensor's readings in time order with
+ * the stored rule state, insert, write alerts/events/notifications/state, in one transaction.
+ */
+export async function flushReadings(store: IngestStore, items: readonly ReadingItem[], options: FlushOptions): Promise<FlushResult> {
+  return store.transaction(async (tx) => {
+    const outcomes: ItemOutcome[] = new Array<ItemOutcome>(items.length)
+    const sensorIds = [...new Set(items.map((i) => i.sensorId))]
+    const rawStates = await tx.lockSensors(sensorIds)
+
+    const keyed = items.flatMap((item, index) => (item.dedupKey === null ? [] : [{ index, sensorId: item.sensorId, dedupKey: item.dedupKey }]))
+    const existing = keyed.length > 0 ? await tx.existingDedupKeys(keyed) : new Set<string>()
+    const seen = new Set<string>()
+    for (const k of keyed) {
+      const id = `${k.sensorId}:${k.dedupKey}`
+      if (existing.has(id) || seen.has(id)) outcomes[k.index] = { status: 'duplicate' }
+      seen.add(id)
+    }
+
+    const rules = await tx.loadRules(sensorIds)
+    const order = items
+      .map((item, index) => ({ item, index }))
+      .filter(({ index }) => outcomes[index] === undefined)
+      .sort((a, b) => a.item.sensorId - b.item.sensorId || readingTime(a.item) - readingTime(b.item) || a.index - b.index)
+
+    const states = new Map<number, { before: RuleState; now: RuleState }>()
+    const rows: ReadingRow[] = []
+    const effects: EffectWrite[] = []
+    const latest = new Map<number, LatestWrite>()
+    const stored: FlushResult['stored'] = []
+    for (const { item, index } of order) {
+      const sensorRules = rules.get(item.sensorId)
+      if (!sensorRules) {
+        outcomes[index] = { status: 'rejected', code: 'UNKNOWN_SENSOR' }
+        continue
+      }
+      let st = states.get(item.sensorId)
+      if (!st) {
+        const before = decodeRuleState(rawStates.get(item.sensorId)) ?? initialRuleState()
+        st = { before, now: before }
+        states.set(item.sensorId, st)
+      }
+      const time = readingTime(item)
+      const ev = evaluateReading(sensorRules, st.now, { value: item.value, time }, { staleAfterMs: options.staleAfterMs, mode: item.backfill ? 'backfill' : 'live', alerts: item.alerts })
+      st.now = ev.state
+      rows.push({
+        sensorId: item.sensorId,
+        value: item.value,
+        ingestTime: item.ingestTime,
+        deviceTime: item.deviceTime,
+        dedupKey: item.dedupKey,
+        sequence: item.sequence,
+        classification: ev.classification,
+        reasons: JSON.stringify(ev.reasons),
+        transport: item.transport,
+      })
+      for (const effect of ev.effects as readonly Effect[]) effects.push({ sensorId: item.sensorId, deviceId: sensorRules.deviceId, effect })
+      const prev = latest.get(item.sensorId)
+      if (!prev || prev.time <= time) latest.set(item.sensorId, { sensorId: item.sensorId, value: item.value, time })
+      outcomes[index] = { status: 'stored', classification: ev.classification }
+      stored.push({ item, classification: ev.classification })
+    }
+
+    await tx.insertReadings(rows)
+    const openedAlerts = effects.length > 0 ? await tx.applyEffects(effects) : []
+    await tx.moveLatest([...latest.values()])
+    const writes: StateWrite[] = []
+    for (const [sensorId, { before, now }] of states) {
+      if (now === before) continue
+      writes.push({
+        sensorId,
+        state: JSON.stringify(now),
+        operationalState: now.operationalState,
+        validReadingsCount: now.validReadingsCount,
+        stateChangedAt: now.stateChangedAt,
+        changed: now.operationalState !== before.operationalState || now.validReadingsCount !== before.validReadingsCount,
+      })
+    }
+    await tx.saveStates(writes)
+    return { outcomes, openedAlerts, stored }
+  })
+}

@@ -1,0 +1,32 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+
+/** Prometheus metrics of one process (served on /metrics). */
+export interface Metrics {
+  readonly registry: Registry
+  readonly requests: Counter<'route' | 'method' | 'status'>
+  readonly items: Counter<'transport' | 'class' | 'outcome'>
+  readonly flushSize: Histogram
+  readonly commitSeconds: Histogram
+  readonly flushErrors: Counter
+  readonly queueDepth: Gauge
+  readonly suspiciousZeros: Counter<'sensor_type'>
+  readonly authFailures: Counter<'route' | 'reason'>
+  readonly rateLimited: Counter<'scope'>
+}
+
+export function createMetrics(): Metrics {
+  const registry = new Registry()
+  const m: Metrics = {
+    registry,
+    requests: new Counter({ name: 'ingest_http_requests_total', help: 'HTTP requests by route, method and status', labelNames: ['route', 'method', 'status'], registers: [registry] }),
+    items: new Counter({ name: 'ingest_items_total', help: 'Items by transport, class and outcome (stored, duplicate, rejected, dead_lettered)', labelNames: ['transport', 'class', 'outcome'], registers: [registry] }),
+    flushSize: new Histogram({ name: 'ingest_flush_size', help: 'Items per group-commit flush', buckets: [1, 10, 50, 100, 500, 1000, 2500, 5000, 10000, 20000], registers: [registry] }),
+    commitSeconds: new Histogram({ name: 'ingest_commit_seconds', help: 'Duration of a group-commit flush transaction', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [registry] }),
+    flushErrors: new Counter({ name: 'ingest_flush_errors_total', help: 'Flushes that failed', registers: [registry] }),
+    queueDepth: new Gauge({ name: 'ingest_queue_depth', help: 'Items waiting for a flush', registers: [registry] }),
+    suspiciousZeros: new Counter({ name: 'ingest_suspicious_zero_total', help: 'Exact zeros of temperature/humidity/pressure/pH (never rejected)', labelNames: ['sensor_type'], registers: [registry] }),
+    authFailures: new Counter({ name: 'ingest_auth_failures_total', help: 'Authentication failures', labelNames: ['route', 'reason'], registers: [registry] }),
+    rateLimited: new Counter({ name: 'ingest_rate_limited_total', help: 'Requests refused by a rate limit', labelNames: ['scope'], registers: [registry] }),
+  }
+  return m
+}

@@ -1,0 +1,82 @@
+import type { Config } from '../config/index.js'
+import type { Logger } from '../log/index.js'
+import type { Clock } from '../ports/clock.js'
+import type { Database } from '../ports/storage.js'
+import type { AppContext } from './context.js'
+import { createDiagnostics, type Diagnostics } from './diagnostics.js'
+import { IngestService } from './ingest/ingest-service.js'
+import { createMetrics, type Metrics } from './metrics.js'
+import { createRateLimiter, type RateLimiter } from './rate-limit/rate-limiter.js'
+
+/** The outcome of an authentication check as the HTTP layer needs it (one 401 body for all failures). */
+export type AuthOutcome = { ok: true; principal: string } | { ok: false; reason: 'missing' | 'invalid' | 'forbidden'; code: string }
+
+/** Authentication as the routes use it (implemented by the authenticator in authenticate.ts). */
+export interface HttpAuth {
+  /** `/ingest/packets`: X-Device-Key of that device, or the global key when LEGACY_API_KEY_ALLOWED. */
+  device(input: { deviceUuid: string; deviceKey: string | undefined; apiKey: string | undefined; sourceIp: string }): Promise<AuthOutcome>
+  /** Legacy and read routes: the global key, or a role key (`admin` for writes, any role for reads). */
+  global(input: { apiKey: string | undefined; sourceIp: string; write: boolean; route: string }): Promise<AuthOutcome>
+  /** `/metrics` when METRICS_API_KEY is set. */
+  metrics(apiKey: string | undefined): boolean
+}
+
+/** Everything `serve` runs: the HTTP routes read it; close() drains and releases in order. */
+export interface ServeRuntime {
+  readonly config: Config
+  readonly logger: Logger
+  readonly clock: Clock
+  readonly iot: Database
+  readonly universal: Database
+  readonly databases: readonly Database[]
+  readonly metrics: Metrics
+  readonly ingest: IngestService
+  readonly auth: HttpAuth
+  readonly rateLimiter: RateLimiter
+  readonly diagnostics: Diagnostics
+  readonly startedAt: number
+  close(): Promise<void>
+}
+
+export interface ServeRuntimeOptions {
+  /** Builds the authenticator (injected so tests can use fakes). */
+  auth: (ctx: AppContext) => HttpAuth | Promise<HttpAuth>
+}
+
+/** Wires the long-running ingest runtime from an app context. */
+export async function createServeRuntime(ctx: AppContext, options: ServeRuntimeOptions): Promise<ServeRuntime> {
+  const metrics = createMetrics()
+  const diagnostics = createDiagnostics({ clock: ctx.clock })
+  const ingest = new IngestService({ config: ctx.config, logger: ctx.logger, clock: ctx.clock, store: ctx.iot.ingest, metrics, diagnostics })
+  const releasers: Array<() => Promise<void>> = []
+  let redisStore
+  if (ctx.config.redis.url && ctx.config.rateLimit.enabled) {
+    const { createRedisClient } = await import('../adapters/redis/client.js')
+    const { createRedisRateLimitStore } = await import('../adapters/redis/rate-limit-store.js')
+    const client = createRedisClient(ctx.config.redis.url, { keyPrefix: ctx.config.redis.keyPrefix })
+    redisStore = createRedisRateLimitStore(client)
+    releasers.push(async () => {
+      client.disconnect()
+    })
+  }
+  const rateLimiter = createRateLimiter({ config: ctx.config, clock: ctx.clock, logger: ctx.logger, redisStore })
+  const auth = await options.auth(ctx)
+  return {
+    config: ctx.config,
+    logger: ctx.logger,
+    clock: ctx.clock,
+    iot: ctx.iot,
+    universal: ctx.universal,
+    databases: ctx.databases,
+    metrics,
+    ingest,
+    auth,
+    rateLimiter,
+    diagnostics,
+    startedAt: ctx.clock.now(),
+    async close() {
+      await ingest.close()
+      for (const r of releasers.reverse()) await r()
+    },
+  }
+}

@@ -1,0 +1,39 @@
+import { createHash } from 'node:crypto'
+
+import type { FastifyReply, FastifyRequest } from 'fastify'
+
+import type { ServeRuntime } from '../app/serve.js'
+
+let lastPrune = 0
+
+/**
+ * `Idempotency-Key` on batch posts (DESIGN §9): per credential, kept IDEMPOTENCY_TTL_HOURS; the same key
+ * and body returns the first answer, a different body 422, while the first is in flight 409. Only
+ * successful answers are kept: a failed request releases its key so the client can retry it.
+ */
+export async function withIdempotency<T>(rt: ServeRuntime, req: FastifyRequest, reply: FastifyReply, principal: string, run: () => Promise<T>): Promise<T | FastifyReply> {
+  const raw = req.headers['idempotency-key']
+  const key = Array.isArray(raw) ? raw[0] : raw
+  if (key === undefined || key === '') return run()
+  if (key.length > 255) return reply.code(400).send({ detail: 'Idempotency-Key is longer than 255 characters' })
+  const store = rt.universal.idempotency
+  const now = rt.clock.now()
+  const scope = createHash('sha256').update(principal).digest('hex').slice(0, 32)
+  const hash = createHash('sha256').update(`${req.method} ${req.url}\n${JSON.stringify(req.body)}`).digest('hex')
+  if (now - lastPrune > 60_000) {
+    lastPrune = now
+    void store.prune(now).catch((err: unknown) => rt.logger.warn({ err }, 'idempotency prune failed'))
+  }
+  const begun = await store.begin(scope, key, hash, now, rt.config.http.idempotencyTtlHours * 3_600_000)
+  if (begun.state === 'mismatch') return reply.code(422).send({ detail: 'Idempotency-Key was already used with a different request' })
+  if (begun.state === 'in_flight') return reply.code(409).send({ detail: 'A request with this Idempotency-Key is still in progress' })
+  if (begun.state === 'done') return reply.code(begun.httpStatus).header('Idempotent-Replayed', 'true').send(begun.response)
+  try {
+    const result = await run()
+    await store.complete(scope, key, 200, result)
+    return result
+  } catch (err) {
+    await store.abandon(scope, key).catch(() => undefined)
+    throw err
+  }
+}

@@ -1,0 +1,52 @@
+import type { FastifyInstance } from 'fastify'
+
+import type { ServeRuntime } from '../../app/serve.js'
+
+/** Liveness, readiness and the legacy health routes (reference §1.3–§1.7, §1.13). No credential. */
+export function registerHealthRoutes(app: FastifyInstance, rt: ServeRuntime): void {
+  app.get('/health', async () => ({ status: 'ok' }))
+
+  // 503 while any store is down: a load balancer stops sending traffic this replica cannot commit.
+  app.get('/ready', async (_req, reply) => {
+    try {
+      await Promise.all(rt.databases.map((db) => db.ping()))
+      return { status: 'ready' }
+    } catch (err) {
+      rt.logger.warn({ err: (err as Error).message }, 'not ready')
+      return reply.code(503).send({ detail: 'not ready' })
+    }
+  })
+
+  app.get('/health/postgres', async () => {
+    const pg = rt.databases.find((db) => db.engine === 'postgres')
+    if (!pg) return { status: 'disabled', message: 'PostgreSQL not configured (POSTGRES_URL not set)' }
+    const t0 = performance.now()
+    try {
+      await pg.ping()
+      return { status: 'ok', latency_ms: Math.round((performance.now() - t0) * 100) / 100 }
+    } catch (err) {
+      rt.logger.warn({ err: (err as Error).message }, 'postgres health')
+      return { status: 'error', message: 'PostgreSQL connection failed' }
+    }
+  })
+
+  app.get('/ingest/health', async () => {
+    let universalUp = true
+    try {
+      await rt.universal.ping()
+    } catch {
+      universalUp = false
+    }
+    const postgres = rt.config.storage.postgresUrl !== undefined
+    return {
+      status: universalUp ? 'healthy' : 'degraded',
+      iot_domain: 'available',
+      multi_domain: universalUp ? 'available' : 'unavailable',
+      postgres_configured: postgres,
+      universal_engine: rt.universal.engine,
+      message: universalUp ? 'Multi-domain ingestion ready' : 'Universal store unavailable',
+    }
+  })
+
+  app.get('/mqtt/health', async () => ({ enabled: false, reason: 'FF_MQTT_INGEST_ENABLED=false or receiver not started' }))
+}

@@ -1,0 +1,56 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+
+import type { ServeRuntime } from '../../app/serve.js'
+import { sensorStatus } from '../../app/sensor-status.js'
+import { BodyInvalid } from '../validation.js'
+import { header, refuse } from './ingest.js'
+
+/** Reads need the global key or any role key (DESIGN §7); `/metrics` only when METRICS_API_KEY is set. */
+export function registerReadRoutes(app: FastifyInstance, rt: ServeRuntime): void {
+  const guard = async (req: FastifyRequest, reply: FastifyReply, route: string): Promise<boolean> => {
+    const auth = await rt.auth.global({ apiKey: header(req, 'x-api-key'), sourceIp: req.clientAddress, write: false, route })
+    if (auth.ok) return true
+    await refuse(rt, reply, auth, route)
+    return false
+  }
+
+  const sensorIdParam = (raw: string): number => {
+    if (!/^\d+$/.test(raw) || !Number.isSafeInteger(Number(raw))) {
+      throw new BodyInvalid([{ type: 'int_parsing', loc: ['path', 'sensor_id'], msg: 'Input should be a valid integer, unable to parse string as an integer', input: raw }])
+    }
+    return Number(raw)
+  }
+
+  app.get<{ Params: { sensor_id: string } }>('/sensors/:sensor_id/status', async (req, reply) => {
+    if (!(await guard(req, reply, '/sensors/{sensor_id}/status'))) return reply
+    return sensorStatus(rt.iot.status, sensorIdParam(req.params.sensor_id), { now: rt.clock.now(), staleAfterMs: rt.config.ingest.staleAfterSeconds * 1000 })
+  })
+
+  const diagnostics = async (req: FastifyRequest<{ Params: { sensor_id?: string }; Querystring: { sensor_id?: string } }>, reply: FastifyReply) => {
+    if (!(await guard(req, reply, '/api/ingestion/diagnostics'))) return reply
+    const raw = req.params.sensor_id ?? req.query.sensor_id
+    return rt.diagnostics.snapshot(raw === undefined ? undefined : sensorIdParam(raw))
+  }
+  for (const base of ['/api/ingestion/diagnostics', '/diagnostics']) {
+    app.get(base, diagnostics)
+    app.get(`${base}/:sensor_id`, diagnostics)
+  }
+
+  app.get('/api/ingestion/health', async (req, reply) => {
+    if (!(await guard(req, reply, '/api/ingestion/health'))) return reply
+    return rt.diagnostics.health()
+  })
+
+  app.get('/mqtt/stats', async (req, reply) => {
+    if (!(await guard(req, reply, '/mqtt/stats'))) return reply
+    return { enabled: false }
+  })
+
+  app.get('/metrics', async (req, reply) => {
+    if (rt.config.auth.metricsApiKey !== undefined && !rt.auth.metrics(header(req, 'x-api-key'))) {
+      return reply.code(401).send({ detail: header(req, 'x-api-key') === undefined ? 'API key required' : 'Invalid API key' })
+    }
+    rt.metrics.queueDepth.set(rt.ingest.committer.queued)
+    return reply.type(rt.metrics.registry.contentType).send(await rt.metrics.registry.metrics())
+  })
+}
