@@ -1,8 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { userInfo } from 'node:os'
 
-import { createSqlKeyStore } from '../adapters/storage/sql/key-store.js'
-import type { SqlExecutor } from '../adapters/storage/sql/executor.js'
 import {
   formatKey,
   isKid,
@@ -15,9 +13,8 @@ import {
   SECRET_LENGTH,
   validateKeyRequest,
 } from '../domain/keys.js'
-import { BugError, NotFoundError, UsageError } from '../errors/index.js'
+import { NotFoundError, UsageError } from '../errors/index.js'
 import type { DeviceKeyRecord, KeyStore, KeySummary, RoleKeyRecord } from '../ports/key-store.js'
-import type { Database } from '../ports/storage.js'
 import type { AppContext } from './context.js'
 
 // ---------------------------------------------------------------- key material
@@ -42,29 +39,9 @@ export function generateKey(kind: KeyKind): KeyMaterial {
 
 // ---------------------------------------------------------------- store access
 
-const fallbackStores = new WeakMap<Database, KeyStore>()
-
-/**
- * The key store of a Database: `db.keys` once the engines wire it; until then one built over the
- * engine's executor (`connection` on SQLite, `pool` on PostgreSQL and SQL Server).
- * Use the IoT Database's store for device keys and the universal one's for role keys and audit.
- */
-export function keyStoreFor(db: Database): KeyStore {
-  const wired = (db as Database & { keys?: KeyStore }).keys
-  if (wired) return wired
-  let store = fallbackStores.get(db)
-  if (!store) {
-    const handle = db as Database & { connection?: SqlExecutor; pool?: SqlExecutor }
-    const exec = handle.connection ?? handle.pool
-    if (!exec || typeof exec.all !== 'function') throw new BugError(`the ${db.engine} database exposes no key store`)
-    store = createSqlKeyStore(exec)
-    fallbackStores.set(db, store)
-  }
-  return store
-}
-
-const deviceKeys = (ctx: AppContext): KeyStore => keyStoreFor(ctx.iot)
-const roleKeys = (ctx: AppContext): KeyStore => keyStoreFor(ctx.universal)
+// Device keys (and devices) live in the IoT store; role keys and the security audit log in the universal one.
+const deviceKeys = (ctx: AppContext): KeyStore => ctx.iot.keys
+const roleKeys = (ctx: AppContext): KeyStore => ctx.universal.keys
 
 function cliActor(): string {
   try {

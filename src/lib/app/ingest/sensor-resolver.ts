@@ -101,6 +101,11 @@ export class SensorResolver {
     return out
   }
 
+  /** Forgets every cached lookup (tests; after a registry change an operator can also restart). */
+  clear(): void {
+    this.cache.clear()
+  }
+
   /** Resolves (device, sensor) uuid pairs (lower-case hyphenated). Unknown pairs map to null. */
   async resolveUuids(pairs: ReadonlyArray<{ deviceUuid: string; sensorUuid: string }>): Promise<Map<string, SensorInfo | null>> {
     return this.lookup(pairs, (p) => `${p.deviceUuid}|${p.sensorUuid}`, (m) => this.directory.findByUuids(m), (i) => `${i.deviceUuid}|${i.sensorUuid}`)

@@ -1,0 +1,266 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+
+import { DEMO_DEVICE, DEMO_SENSOR, engineList, type Harness, packet, startHarness } from '../helpers/http-harness.js'
+
+const engines = await engineList()
+
+interface PacketReply {
+  inserted: number
+  duplicates: number
+  rejected: number
+  dead_lettered: number
+  unknown_sensors: string[]
+  ingested_ts: number
+  receipts: Array<{ index: number; status: string; code?: string; classification?: string }>
+}
+
+describe.each(engines)('HTTP ingest on %s', (engine) => {
+  let h: Harness
+  const post = (body: unknown, headers: Record<string, string> = {}) =>
+    h.app.inject({ method: 'POST', url: '/ingest/packets', headers: { 'content-type': 'application/json', 'x-device-key': h.deviceKey, ...headers }, payload: typeof body === 'string' ? body : JSON.stringify(body) })
+  const count = async (sql: string, params: unknown[] = []) => Number((await h.sql(sql, params))[0]?.['n'])
+  const nowS = () => h.clock.now() / 1000
+
+  beforeAll(async () => {
+    h = await startHarness(engine)
+  })
+  afterAll(async () => {
+    await h.close()
+  })
+
+  it('stores a 100-reading packet; the same packet again stores nothing new and reports 100 duplicates', async () => {
+    const body = packet({ values: Array.from({ length: 100 }, (_, i) => 30 + (i % 5) * 0.1), start: nowS() - 7000 })
+    const first = await post(body)
+    expect(first.statusCode, first.body).toBe(200)
+    const a = first.json<PacketReply>()
+    expect(a).toMatchObject({ inserted: 100, duplicates: 0, rejected: 0, dead_lettered: 0, unknown_sensors: [] })
+    expect(a.receipts).toHaveLength(100)
+    expect(typeof a.ingested_ts).toBe('number')
+    const second = (await post(body)).json<PacketReply>()
+    expect(second).toMatchObject({ inserted: 0, duplicates: 100, rejected: 0 })
+    expect(second.receipts.every((r) => r.status === 'duplicate')).toBe(true)
+    expect(await count('SELECT count(*) AS n FROM sensor_readings')).toBe(100)
+  })
+
+  it('after warm-up, an out-of-range reading opens one critical alert with one notification; repeats keep one; clean readings resolve it', async () => {
+    await h.reset()
+    const t0 = nowS() - 3000
+    // Readings 1..10 only warm up, even out of range.
+    const warm = (await post(packet({ values: [25, 25, 25, 25, 25, 25, 25, 25, 25, 99], start: t0 }))).json<PacketReply>()
+    expect(warm.inserted).toBe(10)
+    expect(await count(`SELECT count(*) AS n FROM alerts`)).toBe(0)
+    const hit = (await post(packet({ values: [95], start: t0 + 10 }))).json<PacketReply>()
+    expect(hit.receipts[0]?.classification).toBe('ALERT')
+    const alerts = await h.sql(`SELECT severity, status FROM alerts`)
+    expect(alerts).toEqual([{ severity: 'critical', status: 'active' }])
+    expect(await count(`SELECT count(*) AS n FROM alert_notifications WHERE source = 'alert' AND severity = 'critical'`)).toBe(1)
+    const sensorId = Number((await h.sql('SELECT id FROM sensors'))[0]?.['id'])
+    const status = await h.app.inject({ url: `/sensors/${sensorId}/status`, headers: { 'x-api-key': 'test-global-key' } })
+    expect(status.json()).toMatchObject({ sensor_id: sensorId, final_state: 'alert', alert_active: { severity: 'critical', status: 'active' } })
+    // Concurrent violating readings of the one sensor never make two active alerts.
+    const burst = await Promise.all(Array.from({ length: 12 }, (_, i) => post(packet({ values: [96 + i], start: t0 + 11 + i }))))
+    expect(burst.every((r) => r.statusCode === 200)).toBe(true)
+    expect(await count(`SELECT count(*) AS n FROM alerts WHERE status = 'active'`)).toBe(1)
+    expect(await count(`SELECT count(*) AS n FROM alert_notifications`)).toBe(1)
+    // Back in range: the first reading is a delta spike (a 77-unit drop), then resolve_after_readings (3)
+    // clean readings resolve the alert and the spike.
+    await post(packet({ values: [30, 30.5, 30, 30.2], start: t0 + 30 }))
+    expect(await h.sql(`SELECT status FROM alerts`)).toEqual([{ status: 'resolved' }])
+    const after = await h.app.inject({ url: `/sensors/${sensorId}/status`, headers: { 'x-api-key': 'test-global-key' } })
+    expect(after.json()).toMatchObject({ final_state: 'unknown', alert_active: null, warning_active: null, operational_state: 'NORMAL' })
+  })
+
+  it('a critical after a warning escalates: the warning is resolved and a critical one opened', async () => {
+    await h.reset()
+    const t0 = nowS() - 2500
+    await post(packet({ values: Array.from({ length: 10 }, () => 72), start: t0 - 10 }))
+    // comfort (warning) needs 2 consecutive readings outside 20..70.
+    const w = (await post(packet({ values: [75, 76], start: t0 }))).json<PacketReply>()
+    expect(w.receipts.map((r) => r.classification)).toEqual(['ML_PREDICTION', 'ALERT'])
+    expect(await h.sql(`SELECT severity FROM alerts WHERE status = 'active'`)).toEqual([{ severity: 'warning' }])
+    await post(packet({ values: [95], start: t0 + 2 }))
+    expect(await h.sql(`SELECT severity FROM alerts WHERE status = 'active'`)).toEqual([{ severity: 'critical' }])
+    expect(await count(`SELECT count(*) AS n FROM alerts WHERE status = 'resolved' AND severity = 'warning'`)).toBe(1)
+    await post(packet({ values: [69, 68.5, 69, 68.8], start: t0 + 3 }))
+    expect(await count(`SELECT count(*) AS n FROM alerts WHERE status = 'active'`)).toBe(0)
+  })
+
+  it('a delta spike opens one active DELTA_SPIKE event (and its cooldown adds none)', async () => {
+    await h.reset()
+    const t0 = nowS() - 2000
+    await post(packet({ values: Array.from({ length: 10 }, () => 30), start: t0 - 10 }))
+    await post(packet({ values: [30, 30.1, 30], start: t0 }))
+    const spike = (await post(packet({ values: [45, 60], start: t0 + 3 }))).json<PacketReply>()
+    expect(spike.receipts[0]?.classification).toBe('WARNING')
+    const events = await h.sql(`SELECT event_code, status, event_type FROM ml_events WHERE event_code = 'DELTA_SPIKE'`)
+    expect(events).toEqual([{ event_code: 'DELTA_SPIKE', status: 'active', event_type: 'warning' }])
+    expect(await count(`SELECT count(*) AS n FROM alert_notifications WHERE source = 'ml_event'`)).toBe(1)
+    const sensorId = Number((await h.sql('SELECT id FROM sensors'))[0]?.['id'])
+    const status = await h.app.inject({ url: `/sensors/${sensorId}/status`, headers: { 'x-api-key': 'test-global-key' } })
+    expect(status.json()).toMatchObject({ final_state: 'warning', warning_active: { event_code: 'DELTA_SPIKE', payload: { triggered_thresholds: expect.arrayContaining(['abs_delta']) } } })
+  })
+
+  it('guard failures answer 200 with per-item rejected codes while the rest of the packet is stored', async () => {
+    const before = await count('SELECT count(*) AS n FROM sensor_readings')
+    const t = nowS()
+    const body = {
+      device_uuid: DEMO_DEVICE.toUpperCase(),
+      readings: [
+        { sensor_uuid: DEMO_SENSOR, value: 30, sensor_ts: t - 100 },
+        { sensor_uuid: DEMO_SENSOR, value: 30, sensor_ts: t + 3600 },
+        { sensor_uuid: DEMO_SENSOR, value: 30, sensor_ts: t - 40 * 86400 },
+        { sensor_uuid: '00000000-0000-4000-8000-000000000000', value: 1 },
+        { sensor_uuid: DEMO_SENSOR, value: 600, sensor_ts: t - 99 },
+        { sensor_uuid: `{${DEMO_SENSOR.replaceAll('-', '')}}`, value: '31.5', sensor_ts: t - 98 },
+      ],
+    }
+    const r = await post(body)
+    expect(r.statusCode).toBe(200)
+    const reply = r.json<PacketReply>()
+    expect(reply.receipts.map((x) => x.status)).toEqual(['stored', 'rejected', 'rejected', 'rejected', 'rejected', 'stored'])
+    expect(reply.receipts.map((x) => x.code ?? null)).toEqual([null, 'TIMESTAMP_IN_FUTURE', 'TIMESTAMP_TOO_OLD', 'UNKNOWN_SENSOR', 'VALUE_OUTSIDE_PHYSICAL_LIMITS', null])
+    expect(reply).toMatchObject({ inserted: 2, rejected: 4, unknown_sensors: ['00000000-0000-4000-8000-000000000000'] })
+    expect(await count('SELECT count(*) AS n FROM sensor_readings')).toBe(before + 2)
+    // An inactive sensor is refused too.
+    await h.sql(`UPDATE sensors SET is_active = ${engine === 'postgres' ? 'false' : '0'}`)
+    h.rt.ingest.resolver.clear()
+    const inactive = (await post(packet({ values: [30], start: t - 50 }))).json<PacketReply>()
+    expect(inactive.receipts[0]).toMatchObject({ status: 'rejected', code: 'SENSOR_INACTIVE' })
+    await h.sql(`UPDATE sensors SET is_active = ${engine === 'postgres' ? 'true' : '1'}`)
+    h.rt.ingest.resolver.clear()
+  })
+
+  it('bad input never stores anything and never stops the server', async () => {
+    const before = await count('SELECT count(*) AS n FROM sensor_readings')
+    const t = nowS() - 500
+    const good = packet({ values: [30], start: t })
+    const malformed = await post('{"device_uuid": "x", "readings": [')
+    expect(malformed.statusCode).toBe(422)
+    expect(malformed.json().detail[0].type).toBe('json_invalid')
+    for (const [value, type] of [
+      [true, 'float_type'],
+      [null, 'float_type'],
+      ['1e400', 'float_parsing'],
+      ['NaN', 'float_parsing'],
+      ['0x10', 'float_parsing'],
+      [[3], 'float_type'],
+    ] as const) {
+      const r = await post({ ...good, readings: [{ ...good.readings[0], value }] })
+      expect(r.statusCode, JSON.stringify(value)).toBe(422)
+      expect(r.json().detail[0]).toMatchObject({ type, loc: ['body', 'readings', 0, 'value'] })
+    }
+    const overflow = await post(`{"device_uuid":"${DEMO_DEVICE}","readings":[{"sensor_uuid":"${DEMO_SENSOR}","value":1e400}]}`)
+    expect(overflow.statusCode).toBe(422)
+    expect(overflow.json().detail[0]).toMatchObject({ type: 'finite_number', loc: ['body', 'readings', 0, 'value'] })
+    const big = await post({ ...good, pad: 'x'.repeat(1_100_000) })
+    expect(big.statusCode).toBe(413)
+    const deep = await post(`{"device_uuid":"${DEMO_DEVICE}","readings":[],"x":${'['.repeat(200)}${']'.repeat(200)}}`)
+    expect(deep.statusCode).toBe(422)
+    const proto = await post(`{"device_uuid":"${DEMO_DEVICE}","readings":[],"__proto__":{"polluted":1}}`)
+    expect(proto.statusCode).toBe(400)
+    expect(({} as Record<string, unknown>)['polluted']).toBeUndefined()
+    const badUuid = await post({ ...good, device_uuid: 'not-a-uuid' })
+    expect(badUuid.statusCode).toBe(422)
+    expect(await count('SELECT count(*) AS n FROM sensor_readings')).toBe(before)
+    expect((await h.app.inject({ url: '/health' })).statusCode).toBe(200)
+  })
+
+  it('wrong, expired or revoked keys and unknown devices get one 401 body; no credential says so', async () => {
+    const body = packet({ values: [30], start: nowS() - 400 })
+    const none = await h.app.inject({ method: 'POST', url: '/ingest/packets', headers: { 'content-type': 'application/json' }, payload: JSON.stringify(body) })
+    expect(none.statusCode).toBe(401)
+    expect(none.json()).toEqual({ detail: 'API key required' })
+    const bodies = new Set<string>()
+    const send = (headers: Record<string, string>) => h.app.inject({ method: 'POST', url: '/ingest/packets', headers: { 'content-type': 'application/json', ...headers }, payload: JSON.stringify(body) })
+    for (const headers of [{ 'x-device-key': 'wrong' }, { 'x-device-key': `${h.deviceKey.slice(0, -1)}x` }, { 'x-device-key': h.deviceKey.replace(/_[A-Za-z0-9]{12}_/, '_AAAAAAAAAAAA_') }, { 'x-api-key': 'nope' }]) {
+      const r = await send(headers)
+      expect(r.statusCode, JSON.stringify(headers)).toBe(401)
+      bodies.add(r.body)
+    }
+    const otherDevice = await post({ ...body, device_uuid: '11111111-2222-4333-8444-555555555555' })
+    expect(otherDevice.statusCode).toBe(401)
+    bodies.add(otherDevice.body)
+    expect([...bodies]).toEqual(['{"detail":"Invalid API key"}'])
+    // The correct global key is accepted on packets (LEGACY_API_KEY_ALLOWED defaults to true).
+    const legacy = await h.app.inject({ method: 'POST', url: '/ingest/packets', headers: { 'content-type': 'application/json', 'x-api-key': 'test-global-key' }, payload: JSON.stringify(body) })
+    expect(legacy.statusCode).toBe(200)
+    // Legacy routes need the global key.
+    const r = await h.app.inject({ method: 'POST', url: '/ingest/readings', headers: { 'content-type': 'application/json', 'x-api-key': 'wrong' }, payload: '{"sensor_id":1,"value":1}' })
+    expect(r.statusCode).toBe(401)
+    expect((await h.app.inject({ url: '/sensors/1/status' })).json()).toEqual({ detail: 'API key required' })
+  })
+
+  it('legacy endpoints store by sensor id with receipts', async () => {
+    const sensorId = Number((await h.sql('SELECT id FROM sensors'))[0]?.['id'])
+    const headers = { 'content-type': 'application/json', 'x-api-key': 'test-global-key' }
+    const ts = new Date(h.clock.now() - 300_000).toISOString()
+    const one = await h.app.inject({ method: 'POST', url: '/ingest/readings', headers, payload: JSON.stringify({ sensor_id: sensorId, value: 31.2, timestamp: ts }) })
+    expect(one.json()).toMatchObject({ inserted: 1, duplicates: 0 })
+    const again = await h.app.inject({ method: 'POST', url: '/ingest/readings', headers, payload: JSON.stringify({ sensor_id: sensorId, value: 31.2, timestamp: ts }) })
+    expect(again.json()).toMatchObject({ inserted: 0, duplicates: 1 })
+    const bulk = await h.app.inject({ method: 'POST', url: '/ingest/readings/bulk', headers, payload: JSON.stringify({ readings: [{ sensor_id: sensorId, value: 1 }, { sensor_id: 999999, value: 2 }] }) })
+    expect(bulk.json()).toMatchObject({ inserted: 1, rejected: 1, receipts: [{ status: 'stored' }, { status: 'rejected', code: 'UNKNOWN_SENSOR' }] })
+    expect((await h.app.inject({ method: 'POST', url: '/ingest/readings/bulk', headers, payload: '{}' })).json()).toMatchObject({ inserted: 0 })
+    const notInt = await h.app.inject({ url: '/sensors/abc/status', headers: { 'x-api-key': 'test-global-key' } })
+    expect(notInt.statusCode).toBe(422)
+  })
+
+  it('Idempotency-Key: the same key and body replays the first answer, another body is 422', async () => {
+    const body = packet({ values: [33, 34], start: nowS() - 200 })
+    const a = await post(body, { 'idempotency-key': 'k-1' })
+    const b = await post(body, { 'idempotency-key': 'k-1' })
+    expect(a.statusCode).toBe(200)
+    expect(b.json()).toEqual(a.json())
+    expect(b.headers['idempotent-replayed']).toBe('true')
+    const c = await post(packet({ values: [35], start: nowS() - 150 }), { 'idempotency-key': 'k-1' })
+    expect(c.statusCode).toBe(422)
+  })
+
+  it('serves health, readiness, metrics and docs', async () => {
+    expect((await h.app.inject({ url: '/ready' })).json()).toEqual({ status: 'ready' })
+    const pg = (await h.app.inject({ url: '/health/postgres' })).json()
+    expect(pg.status).toBe(engine === 'postgres' ? 'ok' : 'disabled')
+    const metrics = await h.app.inject({ url: '/metrics' })
+    expect(metrics.headers['content-type']).toMatch(/^text\/plain/)
+    expect(metrics.body).toMatch(/ingest_items_total\{transport="http",class="ML_PREDICTION",outcome="stored"\} \d+/)
+    expect(metrics.body).toMatch(/ingest_flush_size_count \d+/)
+    const openapi = (await h.app.inject({ url: '/openapi.json' })).json()
+    expect(Object.keys(openapi.paths)).toContain('/ingest/packets')
+    expect((await h.app.inject({ url: '/docs' })).body).toContain('/ingest/packets')
+    const diag = await h.app.inject({ url: '/api/ingestion/diagnostics', headers: { 'x-api-key': 'test-global-key' } })
+    expect(diag.json()).toMatchObject({ health: expect.stringMatching(/PASS|WARN|FAIL/) })
+  })
+})
+
+describe('limits on sqlite', () => {
+  it('too many requests get 429 with Retry-After and X-RateLimit-Limit, counted after auth', async () => {
+    const h = await startHarness('sqlite', { RATE_LIMIT_DEVICE_PER_MIN: '3' })
+    try {
+      const send = (headers: Record<string, string> = {}) => h.app.inject({ method: 'POST', url: '/ingest/packets', headers: { 'content-type': 'application/json', 'x-device-key': h.deviceKey, ...headers }, payload: JSON.stringify(packet({ values: [30], start: h.clock.now() / 1000 - 100 })) })
+      for (let i = 0; i < 5; i++) expect((await send({ 'x-device-key': 'bogus' })).statusCode).toBe(401)
+      const codes = []
+      for (let i = 0; i < 4; i++) codes.push((await send()).statusCode)
+      expect(codes).toEqual([200, 200, 200, 429])
+      const limited = await send()
+      expect(limited.headers['retry-after']).toMatch(/^\d+$/)
+      expect(limited.headers['x-ratelimit-limit']).toBe('3')
+      expect(limited.json()).toEqual({ detail: 'Rate limit exceeded for device. Max 3/min.' })
+      h.clock.advance(120_000)
+      expect((await send()).statusCode).toBe(200)
+    } finally {
+      await h.close()
+    }
+  })
+
+  it('a full queue answers 503 with Retry-After and stores nothing', async () => {
+    const h = await startHarness('sqlite', { BATCH_BUFFER_SIZE: '50' })
+    try {
+      const r = await h.app.inject({ method: 'POST', url: '/ingest/packets', headers: { 'content-type': 'application/json', 'x-device-key': h.deviceKey }, payload: JSON.stringify(packet({ values: Array.from({ length: 60 }, () => 30), start: h.clock.now() / 1000 - 600 })) })
+      expect(r.statusCode).toBe(503)
+      expect(r.headers['retry-after']).toBeDefined()
+      expect(Number((await h.sql('SELECT count(*) AS n FROM sensor_readings'))[0]?.['n'])).toBe(0)
+    } finally {
+      await h.close()
+    }
+  })
+})
