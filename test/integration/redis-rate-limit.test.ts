@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks'
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
-import { createRedisClient, type RedisClient } from '../../src/lib/adapters/redis/client.js'
+import { createRedisClient, defineScript, evalScript, type RedisClient } from '../../src/lib/adapters/redis/client.js'
 import { createRedisRateLimitStore, RATE_LIMIT_TTL_MS } from '../../src/lib/adapters/redis/rate-limit-store.js'
 import { createMemoryRateLimitStore } from '../../src/lib/app/rate-limit/memory-store.js'
 import { createRateLimiter } from '../../src/lib/app/rate-limit/rate-limiter.js'
@@ -110,6 +110,16 @@ describe.skipIf(!redisUp)('rate limits in Redis (real server)', () => {
     const ttl = await admin.pttl(ipKey)
     expect(ttl).toBeGreaterThan(RATE_LIMIT_TTL_MS - 5_000)
     expect(ttl).toBeLessThanOrEqual(RATE_LIMIT_TTL_MS)
+  })
+
+  it('loads a script on first use (NOSCRIPT -> EVAL) and then runs it by EVALSHA, keys prefixed', async () => {
+    const client = await connected()
+    const script = defineScript(`-- ${PREFIX}\nredis.call('SET', KEYS[1], ARGV[1]) return KEYS[1]`)
+    expect(await admin.script('EXISTS', script.sha)).toEqual([0])
+    expect(await evalScript(client, script, ['probe'], ['1'])).toBe(`${PREFIX}probe`)
+    expect(await admin.script('EXISTS', script.sha)).toEqual([1])
+    expect(await evalScript(client, script, ['probe'], ['2'])).toBe(`${PREFIX}probe`)
+    expect(await admin.get(`${PREFIX}probe`)).toBe('2')
   })
 
   it('answers exactly as the in-process store for any sequence of requests', async () => {

@@ -28,9 +28,9 @@ export type RateLimitDecision =
 
 export interface RateLimitStore {
   /**
-   * Checks `keys` in order, atomically: the first key over its limit refuses the request and then no
-   * key at all is counted; when every key admits it, each is counted once. Rejects when the store
-   * cannot answer (the caller decides the fallback).
+   * Checks `keys` (distinct) in order, atomically: the first key over its limit refuses the request
+   * and then no key at all is counted; when every key admits it, each is counted once. `nowMs` comes
+   * from the caller's clock. Rejects when the store cannot answer (the caller decides the fallback).
    */
   hit(keys: readonly RateLimitKey[], nowMs: number): Promise<RateLimitDecision>
 }

@@ -97,14 +97,20 @@ describe('in-process rate-limit store: bounded memory', () => {
 
   it('keeps within the hard cap by evicting the least recently counted key', async () => {
     const store = createMemoryRateLimitStore({ maxEntries: 100 })
-    await store.hit([sensor(1, 'hot')], T0)
+    const cold = sensor(1, 'cold')
+    const hot = sensor(21, 'hot')
+    await store.hit([cold], T0)
+    await store.hit([hot], T0)
     for (let i = 0; i < 1000; i++) {
       await store.hit([{ key: `ip:${i}`, limit: 10 }], T0 + i)
+      if (i % 50 === 0) expect((await store.hit([hot], T0 + i)).allowed).toBe(true)
       expect(store.size()).toBeLessThanOrEqual(100)
     }
     expect(store.size()).toBe(100)
-    // 'hot' was the oldest: evicted, so it is admitted again (the cap fails open).
-    expect((await store.hit([sensor(1, 'hot')], T0 + 2000)).allowed).toBe(true)
+    // 'hot' was counted all along (21 times): kept with its count, so the 22nd is refused.
+    expect((await store.hit([hot], T0 + 2000)).allowed).toBe(false)
+    // 'cold' was the least recently counted: forgotten, so admitted again (the cap fails open).
+    expect((await store.hit([cold], T0 + 2000)).allowed).toBe(true)
     // A key counted recently survives with its count: 1 of 10 used, 9 left.
     expect(await admitted(store, [{ key: 'ip:999', limit: 10 }], T0 + 2000, 20)).toBe(9)
   })

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto'
+
 import { Redis } from 'ioredis'
 
 import type { Logger } from '../../log/index.js'
@@ -55,4 +57,28 @@ export function createRedisClient(url: string, options: RedisClientOptions): Red
     reported = false
   })
   return client
+}
+
+/** A Lua script and its SHA-1, for `evalScript`. */
+export interface RedisScript {
+  readonly lua: string
+  readonly sha: string
+}
+
+export function defineScript(lua: string): RedisScript {
+  return { lua, sha: createHash('sha1').update(lua).digest('hex') }
+}
+
+/**
+ * Runs a script by EVALSHA (one short round trip); on NOSCRIPT (first use on this server, or after a
+ * restart or SCRIPT FLUSH) by EVAL, which also caches it for the next EVALSHA. Key arguments get the
+ * client's `keyPrefix`.
+ */
+export async function evalScript(client: RedisClient, script: RedisScript, keys: readonly string[], args: readonly string[]): Promise<unknown> {
+  try {
+    return await client.evalsha(script.sha, keys.length, ...keys, ...args)
+  } catch (err) {
+    if (!(err instanceof Error && err.message.startsWith('NOSCRIPT'))) throw err
+    return await client.eval(script.lua, keys.length, ...keys, ...args)
+  }
 }

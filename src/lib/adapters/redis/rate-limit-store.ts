@@ -1,5 +1,3 @@
-import { createHash } from 'node:crypto'
-
 import { UnavailableError } from '../../errors/index.js'
 import {
   RATE_LIMIT_WINDOW_MS,
@@ -9,7 +7,7 @@ import {
   retryAfterSeconds,
   windowStartOf,
 } from '../../ports/rate-limit-store.js'
-import type { RedisClient } from './client.js'
+import { defineScript, evalScript, type RedisClient } from './client.js'
 
 /** Keys live 2 windows after their last count: older counts read as zero anyway. */
 export const RATE_LIMIT_TTL_MS = 120_000
@@ -52,7 +50,7 @@ end
 return {1}
 `
 
-const SCRIPT_SHA = createHash('sha1').update(RATE_LIMIT_SCRIPT).digest('hex')
+const SCRIPT = defineScript(RATE_LIMIT_SCRIPT)
 
 export interface RedisRateLimitStoreOptions {
   /** Prepended to each key after the client's own prefix. Default `ratelimit:`. */
@@ -61,10 +59,6 @@ export interface RedisRateLimitStoreOptions {
 
 function toInt(value: unknown): number {
   return typeof value === 'number' ? value : Number(value)
-}
-
-function isNoScript(err: unknown): boolean {
-  return err instanceof Error && err.message.startsWith('NOSCRIPT')
 }
 
 /**
@@ -77,16 +71,6 @@ export function createRedisRateLimitStore(client: RedisClient, options: RedisRat
   // The client is lazy: start connecting now so the first requests find it ready.
   if (client.status === 'wait') client.connect().catch(() => undefined)
 
-  const run = async (numKeys: number, args: string[]): Promise<unknown> => {
-    try {
-      return await client.evalsha(SCRIPT_SHA, numKeys, ...args)
-    } catch (err) {
-      if (!isNoScript(err)) throw err
-      // First use on this server (or after SCRIPT FLUSH): EVAL loads the script for the next EVALSHA.
-      return await client.eval(RATE_LIMIT_SCRIPT, numKeys, ...args)
-    }
-  }
-
   return {
     async hit(keys: readonly RateLimitKey[], rawNowMs: number): Promise<RateLimitDecision> {
       if (keys.length === 0) return { allowed: true }
@@ -95,17 +79,15 @@ export function createRedisRateLimitStore(client: RedisClient, options: RedisRat
       }
       const nowMs = Math.floor(rawNowMs)
       const windowStart = windowStartOf(nowMs)
-      const args = [
-        ...keys.map((k) => namespace + k.key),
-        String(nowMs),
-        String(windowStart),
-        String(RATE_LIMIT_WINDOW_MS),
-        String(RATE_LIMIT_TTL_MS),
-        ...keys.map((k) => String(k.limit)),
-      ]
+      const args = [String(nowMs), String(windowStart), String(RATE_LIMIT_WINDOW_MS), String(RATE_LIMIT_TTL_MS), ...keys.map((k) => String(k.limit))]
       let reply: unknown
       try {
-        reply = await run(keys.length, args)
+        reply = await evalScript(
+          client,
+          SCRIPT,
+          keys.map((k) => namespace + k.key),
+          args,
+        )
       } catch (err) {
         throw new UnavailableError('Redis rate-limit call failed', { code: 'REDIS_UNAVAILABLE', cause: err })
       }

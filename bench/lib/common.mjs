@@ -1,0 +1,251 @@
+// Shared helpers of the benchmarks: statistics, machine facts, process accounting, the CLI runner and
+// bench/RESULTS.md. Plain Node ESM, no build step, no dependencies beyond node:*.
+import { execFileSync, spawn } from 'node:child_process'
+import { appendFileSync, existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { cpus, totalmem } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+export const BENCH_DIR = dirname(dirname(fileURLToPath(import.meta.url)))
+export const REPO = dirname(BENCH_DIR)
+export const BIN = join(REPO, 'bin', 'run.js')
+export const RESULTS = join(BENCH_DIR, 'RESULTS.md')
+
+// ------------------------------------------------------------------ statistics
+
+export function median(xs) {
+  if (xs.length === 0) return NaN
+  const s = [...xs].sort((a, b) => a - b)
+  const m = s.length >> 1
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
+}
+
+/** Nearest-rank percentile (p in 0..100) of an unsorted array. */
+export function percentile(xs, p) {
+  if (xs.length === 0) return NaN
+  const s = xs instanceof Float64Array ? Float64Array.from(xs).sort() : [...xs].sort((a, b) => a - b)
+  const rank = Math.min(s.length, Math.max(1, Math.ceil((p / 100) * s.length)))
+  return s[rank - 1]
+}
+
+export const min = (xs) => Math.min(...xs)
+export const max = (xs) => Math.max(...xs)
+
+/** "0.42× [0.39..0.47]" */
+export function ratioSpan(xs, digits = 2) {
+  return `${xs.length ? median(xs).toFixed(digits) : 'n/a'}× [${xs.length ? min(xs).toFixed(digits) : '-'}..${xs.length ? max(xs).toFixed(digits) : '-'}]`
+}
+
+export const fmtInt = (x) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : 'n/a')
+export const fmtMs = (x, d = 1) => (Number.isFinite(x) ? `${x.toFixed(d)} ms` : 'n/a')
+export const fmtMB = (kb) => (Number.isFinite(kb) ? `${(kb / 1024).toFixed(0)} MB` : 'n/a')
+
+// ------------------------------------------------------------------ seeded random
+
+/** mulberry32: a small deterministic PRNG, enough for benchmark data. */
+export function rng(seed) {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+// ------------------------------------------------------------------ machine and process facts
+
+export function sh(cmd, args, opts = {}) {
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000, ...opts }).trim()
+  } catch {
+    return null
+  }
+}
+
+export function machineInfo({ pgVersion } = {}) {
+  let model = 'unknown'
+  try {
+    model = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? cpus()[0]?.model ?? 'unknown'
+  } catch {
+    model = cpus()[0]?.model ?? 'unknown'
+  }
+  const dirty = sh('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: REPO })
+  return {
+    date: new Date().toISOString(),
+    nproc: sh('nproc', []) ?? String(cpus().length),
+    model,
+    memory: `${(totalmem() / 1024 ** 3).toFixed(1)} GiB`,
+    node: process.version,
+    postgres: pgVersion ?? null,
+    commit: sh('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO }) ?? 'unknown',
+    // Others edit the tree concurrently: say how many tracked files differed from HEAD when we ran.
+    dirtyFiles: dirty === null ? null : dirty.split('\n').filter(Boolean).length,
+    loadavg: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '),
+  }
+}
+
+export function machineLines(m) {
+  return [
+    `- date: ${m.date}`,
+    `- machine: ${m.nproc} cores, ${m.model}, ${m.memory} RAM; node ${m.node}${m.postgres ? `; PostgreSQL ${m.postgres}` : ''}`,
+    `- commit: ${m.commit}${m.dirtyFiles ? ` (+${m.dirtyFiles} modified tracked files in the working tree)` : ''}; load average at start: ${m.loadavg}`,
+  ]
+}
+
+const CLK_TCK = Number(sh('getconf', ['CLK_TCK']) ?? 100) || 100
+
+/** utime+stime of a process in ms, or NaN when it is gone. */
+export function procCpuMs(pid) {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ')
+    return ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK
+  } catch {
+    return NaN
+  }
+}
+
+/** Total CPU ms of every live process whose command is `name` (e.g. all postgres backends and workers). */
+export function cpuMsByName(name) {
+  let total = 0
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue
+    try {
+      const s = readFileSync(`/proc/${d}/stat`, 'utf8')
+      const comm = s.slice(s.indexOf('(') + 1, s.lastIndexOf(')'))
+      if (comm !== name) continue
+      const f = s.slice(s.lastIndexOf(')') + 2).split(' ')
+      total += ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return total
+}
+
+/** VmRSS / VmHWM of a process in kB. */
+export function procMem(pid) {
+  try {
+    const s = readFileSync(`/proc/${pid}/status`, 'utf8')
+    const get = (k) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(s)?.[1] ?? NaN)
+    return { rss: get('VmRSS'), hwm: get('VmHWM') }
+  } catch {
+    return { rss: NaN, hwm: NaN }
+  }
+}
+
+/** Aggregate /proc/stat counters, to measure CPU steal over a segment. */
+export function cpuStat() {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number)
+  return { total: f.reduce((a, b) => a + b, 0), steal: f[7] ?? 0, idle: (f[3] ?? 0) + (f[4] ?? 0) }
+}
+
+export function stealPct(before, after) {
+  const dt = after.total - before.total
+  return dt > 0 ? (100 * (after.steal - before.steal)) / dt : 0
+}
+
+// ------------------------------------------------------------------ processes
+
+export function freePort() {
+  return new Promise((res, rej) => {
+    const srv = createServer()
+    srv.unref()
+    srv.on('error', rej)
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address()
+      srv.close(() => res(port))
+    })
+  })
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+
+/**
+ * Runs a command to completion with a timeout; resolves {code, stdout, stderr, ms}. Never throws on a
+ * non-zero exit (the caller decides).
+ */
+export function run(cmd, args, { env, cwd, timeoutMs = 120_000, input } = {}) {
+  return new Promise((res, rej) => {
+    const t0 = performance.now()
+    const child = spawn(cmd, args, { env, cwd, stdio: ['pipe', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d))
+    child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d))
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      rej(new Error(`${cmd} ${args.join(' ')} timed out after ${timeoutMs} ms`))
+    }, timeoutMs)
+    child.on('error', (e) => {
+      clearTimeout(timer)
+      rej(e)
+    })
+    child.on('close', (code, signal) => {
+      clearTimeout(timer)
+      res({ code: code ?? (signal ? 128 : 1), signal, stdout, stderr, ms: performance.now() - t0 })
+    })
+    if (input !== undefined) child.stdin.end(input)
+    else child.stdin.end()
+  })
+}
+
+/** Runs the built CLI (`node bin/run.js ...`) and parses its --json output; throws with stderr on failure. */
+export async function cli(args, { env, cwd, timeoutMs = 120_000, nodeArgs = [] } = {}) {
+  const r = await run(process.execPath, [...nodeArgs, BIN, ...args], { env, cwd, timeoutMs })
+  if (r.code !== 0) throw new Error(`ingest ${args.join(' ')} exited ${r.code}:\n${r.stderr.slice(-2000)}`)
+  if (!args.includes('--json')) return r.stdout
+  try {
+    return JSON.parse(r.stdout)
+  } catch {
+    throw new Error(`ingest ${args.join(' ')}: stdout is not JSON:\n${r.stdout.slice(0, 500)}`)
+  }
+}
+
+/** Fails early with a clear message when the CLI was not built (the bench runs dist/, not src/). */
+export function assertBuilt() {
+  if (!existsSync(join(REPO, 'dist', 'commands')) || !existsSync(join(REPO, 'oclif.manifest.json'))) {
+    throw new Error('dist/ is missing: run `npm run build` in the repository first (the benchmarks run the built CLI)')
+  }
+}
+
+/**
+ * The environment of a CLI child: ours minus everything that selects a database, Redis or an API key,
+ * plus `extra`. The bench never inherits a developer's DATABASE_URL or REDIS_URL by accident.
+ */
+export function cleanEnv(extra = {}) {
+  const env = { ...process.env }
+  for (const k of Object.keys(env)) {
+    if (/^(DATABASE_URL|POSTGRES_URL|MSSQL_URL|DB_[A-Z_]+|REDIS_[A-Z_]+|INGEST_[A-Z_]+|IOT_STORAGE|LOG_LEVEL|PORT|HOST|RATE_LIMIT_[A-Z_]+|BATCH_[A-Z_]+|NODE_OPTIONS)$/.test(k)) delete env[k]
+  }
+  return { ...env, ...extra }
+}
+
+// ------------------------------------------------------------------ results file
+
+const RESULTS_HEADER = `# Benchmark results
+
+Appended by \`npm run bench -- <name>\` (\`bench/run.mjs\`). Method (docs: \`/work/shared/reference/performance.md\` §0, §2, §4):
+
+- Every service figure is divided by a **physical ceiling measured in the same run, on the same rows and the
+  same table**, and the segments are **interleaved** (a → b → c, repeated \`--rounds\` times). The gated figure is
+  the **median of the per-round ratios** with its [min..max]. Absolute rows/s are printed for context only:
+  this 2-vCPU VM drifts ±20% from minute to minute, so never compare absolute numbers across days or sections.
+- Exactness is checked every round: rows stored == readings acknowledged, no duplicate dedup keys, and the
+  stored (sensor_id, dedup_key) set is identical to the ceiling's. Any mismatch fails the run (exit 1).
+- The service is the built CLI (\`node bin/run.js\`), started the way users start it, with production defaults
+  except \`RATE_LIMIT_ENABLED=0\` and \`LOG_LEVEL=warn\`. Each section names the git commit; "+N modified" means
+  the working tree had uncommitted edits when it ran.
+`
+
+export function appendResults(markdown) {
+  if (!existsSync(RESULTS)) writeFileSync(RESULTS, RESULTS_HEADER)
+  appendFileSync(RESULTS, `\n${markdown.trimEnd()}\n`)
+}
+
+export function resolvePath(p) {
+  return resolve(process.cwd(), p)
+}
