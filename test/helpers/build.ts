@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process'
-import { existsSync, readdirSync, statSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 
 import { ROOT } from './cli.js'
@@ -13,9 +13,31 @@ function newest(dir: string): number {
   return t
 }
 
-/** vitest globalSetup of the command tier: builds dist/ when src/ is newer (npm ci already builds). */
-export default function setup(): void {
+const fresh = (): boolean => {
   const stamp = join(ROOT, 'oclif.manifest.json')
-  if (existsSync(stamp) && statSync(stamp).mtimeMs >= newest(join(ROOT, 'src'))) return
-  execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' })
+  return existsSync(stamp) && existsSync(join(ROOT, 'dist/commands')) && statSync(stamp).mtimeMs >= Math.max(newest(join(ROOT, 'src')), statSync(join(ROOT, 'package.json')).mtimeMs)
+}
+
+/**
+ * vitest globalSetup of the tiers that run the built CLI: builds dist/ when src/ is newer (npm ci
+ * already builds). A lock folder keeps concurrent test runs from rebuilding under each other.
+ */
+export default async function setup(): Promise<void> {
+  const lock = join(ROOT, '.build-lock')
+  const deadline = Date.now() + 180_000
+  for (;;) {
+    if (fresh()) return
+    try {
+      mkdirSync(lock)
+      break
+    } catch {
+      if (Date.now() > deadline) throw new Error('timed out waiting for another build (.build-lock)')
+      await new Promise((r) => setTimeout(r, 500))
+    }
+  }
+  try {
+    if (!fresh()) execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit', env: { ...process.env, NODE_ENV: 'production' } })
+  } finally {
+    rmSync(lock, { recursive: true, force: true })
+  }
 }

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 
 import fc from 'fast-check'
+import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 import { createRedisClient, defineScript, evalScript, type RedisClient } from '../../src/lib/adapters/redis/client.js'
@@ -182,5 +183,17 @@ describe('rate limits with Redis unreachable (closed port)', () => {
     } finally {
       client.disconnect()
     }
+  })
+
+  it('fails at once, without queueing, even on a client that would queue offline', async () => {
+    // A plain ioredis client queues commands while disconnected; the store must not wait on that queue.
+    const queueing = new Redis('redis://127.0.0.1:1', { lazyConnect: true, retryStrategy: () => 1000 })
+    queueing.on('error', () => undefined)
+    opened.push(queueing)
+    const store = createRedisRateLimitStore(queueing)
+    const started = performance.now()
+    await expect(store.hit([{ key: 'ip:a', limit: 1 }], T0)).rejects.toMatchObject({ code: 'REDIS_UNAVAILABLE' })
+    expect(performance.now() - started).toBeLessThan(100)
+    queueing.disconnect()
   })
 })

@@ -76,7 +76,10 @@ export interface Authenticator {
   authenticateGlobal(input: { apiKey?: string | undefined; requireRole?: 'admin' | undefined } & RequestMeta): Promise<AuthResult>
   /** Role-key routes (universal ingest, WebSocket): the role principal. */
   authenticateRole(input: { apiKey?: string | undefined } & RequestMeta): Promise<AuthResult>
-  /** The source/domain rule of role keys (reference §2.3); a denial is audited (`source.ownership_denied`). */
+  /**
+   * The source/domain rule of role keys (reference §2.3), for the role-key routes; other principals
+   * are denied. A denial is audited (`source.ownership_denied`).
+   */
   authorizeWrite(principal: Principal, target: { sourceId: string; domain: string } & RequestMeta): AccessDecision
   /** Waits for the best-effort writes in flight (last_used, audit): graceful shutdown and tests. */
   drain(): Promise<void>
@@ -323,10 +326,11 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
     },
 
     authorizeWrite(principal, target) {
-      const scope: RoleScope | undefined = principal.type === 'role' ? principal.scope : principal.type === 'global' || principal.type === 'anonymous' ? { role: 'admin', allowedSourceId: null, allowedDomains: [] } : undefined
-      const decision: AccessDecision = scope
-        ? verifySourceAccess(scope, target.sourceId, target.domain)
-        : { allowed: false, code: 'SOURCE_NOT_ALLOWED', detail: `Not authorized to write to source_id '${target.sourceId}'` }
+      // Only role keys carry a source/domain scope; any other principal writes no universal source.
+      const decision: AccessDecision =
+        principal.type === 'role'
+          ? verifySourceAccess(principal.scope, target.sourceId, target.domain)
+          : { allowed: false, code: 'SOURCE_NOT_ALLOWED', detail: `Not authorized to write to source_id '${target.sourceId}'` }
       if (!decision.allowed) {
         audit({
           eventType: 'source.ownership_denied',

@@ -355,3 +355,14 @@ describe('security audit of failures', () => {
     expect(s.universal.events).toEqual([])
   })
 })
+
+describe('authorizeWrite for principals without a role scope', () => {
+  it('denies the global key, devices and anonymous callers on role-key routes', async () => {
+    const s = setup()
+    for (const principal of [{ type: 'global' as const }, { type: 'anonymous' as const }, { type: 'device' as const, keyId: 1, kid: 'AAAAAAAAAAAA', deviceId: 1, deviceUuid: DEVICE }]) {
+      expect(s.auth.authorizeWrite(principal, { sourceId: 'ward-3', domain: 'health' })).toMatchObject({ allowed: false, code: 'SOURCE_NOT_ALLOWED' })
+    }
+    await s.auth.drain()
+    expect(s.universal.events.filter((e) => e.eventType === 'source.ownership_denied')).toHaveLength(3)
+  })
+})

@@ -82,12 +82,7 @@ export function createRedisRateLimitStore(client: RedisClient, options: RedisRat
       const args = [String(nowMs), String(windowStart), String(RATE_LIMIT_WINDOW_MS), String(RATE_LIMIT_TTL_MS), ...keys.map((k) => String(k.limit))]
       let reply: unknown
       try {
-        reply = await evalScript(
-          client,
-          SCRIPT,
-          keys.map((k) => namespace + k.key),
-          args,
-        )
+        reply = await evalScript(client, SCRIPT, keys.map((k) => namespace + k.key), args)
       } catch (err) {
         throw new UnavailableError('Redis rate-limit call failed', { code: 'REDIS_UNAVAILABLE', cause: err })
       }
