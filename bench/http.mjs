@@ -24,13 +24,12 @@ import pg from 'pg'
 
 import {
   appendResults,
-  assertBuilt,
   BENCH_DIR,
-  BIN,
   cleanEnv,
   cli,
   cpuMsByName,
   cpuStat,
+  currentBin,
   fmtInt,
   fmtMB,
   fmtMs,
@@ -46,6 +45,7 @@ import {
   rng,
   run,
   sleep,
+  snapshotBuild,
   stealPct,
 } from './lib/common.mjs'
 import { summarizeProfile } from './lib/cpuprofile-summary.mjs'
@@ -119,7 +119,6 @@ if (!['127.0.0.1', 'localhost', '[::1]', '::1'].includes(admin.hostname)) {
   process.exit(2)
 }
 
-assertBuilt()
 
 // ------------------------------------------------------------------ state and cleanup
 
@@ -361,7 +360,7 @@ async function startServer(name, env, profileDir) {
   const logPath = join(TMP, `serve-${name}.log`)
   const fd = openSync(logPath, 'a')
   const nodeArgs = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []
-  const child = spawn(process.execPath, [...nodeArgs, BIN, 'serve', '--port', String(port), '--host', '127.0.0.1'], { env, cwd: TMP, stdio: ['ignore', fd, fd] })
+  const child = spawn(process.execPath, [...nodeArgs, currentBin(), 'serve', '--port', String(port), '--host', '127.0.0.1'], { env, cwd: TMP, stdio: ['ignore', fd, fd] })
   closeSync(fd)
   children.add(child)
   const deadline = Date.now() + 30_000
@@ -471,6 +470,8 @@ function fmtSeg(s) {
 
 async function main() {
   const t0 = performance.now()
+  // A frozen copy of the build: others may rebuild dist/ while we run.
+  await snapshotBuild(join(TMP, 'app'))
   const pgVersion = (await run('psql', [...pgUrlForPsql().slice(0, 6), '-d', admin.pathname.slice(1) || 'postgres', '-AtXc', 'SHOW server_version'], {})).stdout.trim()
   const machine = machineInfo({ pgVersion })
   log(`http bench: ${fmtInt(N)} readings (${N / PACKET} packets × ${PACKET}), ${DEVICES} devices × ${SENSORS} sensors, ${ROUNDS} rounds, concurrency ${CONC}, warm-up ${WARMUP} packets, ${flags.rules ? 'thresholds evaluated (--rules)' : 'clean path (no thresholds)'}, seed ${SEED}`)

@@ -1,7 +1,7 @@
 // Shared helpers of the benchmarks: statistics, machine facts, process accounting, the CLI runner and
 // bench/RESULTS.md. Plain Node ESM, no build step, no dependencies beyond node:*.
 import { execFileSync, spawn } from 'node:child_process'
-import { appendFileSync, existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
+import { appendFileSync, copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { cpus, totalmem } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
@@ -10,6 +10,9 @@ import { fileURLToPath } from 'node:url'
 export const BENCH_DIR = dirname(dirname(fileURLToPath(import.meta.url)))
 export const REPO = dirname(BENCH_DIR)
 export const BIN = join(REPO, 'bin', 'run.js')
+/** The bin/run.js the helpers run: the repository's, or a frozen snapshot (see snapshotBuild). */
+const state = { bin: BIN }
+export const currentBin = () => state.bin
 export const RESULTS = join(BENCH_DIR, 'RESULTS.md')
 
 // ------------------------------------------------------------------ statistics
@@ -195,7 +198,7 @@ export function run(cmd, args, { env, cwd, timeoutMs = 120_000, input } = {}) {
 
 /** Runs the built CLI (`node bin/run.js ...`) and parses its --json output; throws with stderr on failure. */
 export async function cli(args, { env, cwd, timeoutMs = 120_000, nodeArgs = [] } = {}) {
-  const r = await run(process.execPath, [...nodeArgs, BIN, ...args], { env, cwd, timeoutMs })
+  const r = await run(process.execPath, [...nodeArgs, state.bin, ...args], { env, cwd, timeoutMs })
   if (r.code !== 0) throw new Error(`ingest ${args.join(' ')} exited ${r.code}:\n${r.stderr.slice(-2000)}`)
   if (!args.includes('--json')) return r.stdout
   try {
@@ -205,10 +208,54 @@ export async function cli(args, { env, cwd, timeoutMs = 120_000, nodeArgs = [] }
   }
 }
 
+function buildReady(root) {
+  return existsSync(join(root, 'dist', 'commands')) && existsSync(join(root, 'oclif.manifest.json'))
+}
+
 /** Fails early with a clear message when the CLI was not built (the bench runs dist/, not src/). */
 export function assertBuilt() {
-  if (!existsSync(join(REPO, 'dist', 'commands')) || !existsSync(join(REPO, 'oclif.manifest.json'))) {
-    throw new Error('dist/ is missing: run `npm run build` in the repository first (the benchmarks run the built CLI)')
+  if (!buildReady(REPO)) throw new Error('dist/ is missing: run `npm run build` in the repository first (the benchmarks run the built CLI)')
+}
+
+function listFiles(dir, base = dir, out = []) {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name)
+    if (e.isDirectory()) listFiles(p, base, out)
+    else out.push(`${p.slice(base.length)}:${statSync(p).size}:${statSync(p).mtimeMs}`)
+  }
+  return out.sort().join('\n')
+}
+
+/**
+ * Copies the built CLI (bin, dist, migrations, package.json, oclif.manifest.json; node_modules linked)
+ * into `dest` and returns the path of its bin/run.js. Others rebuild the repository while we run
+ * (`npm run build` starts with rm -rf dist), so a long benchmark measures one frozen build. Waits
+ * (bounded) for a build in progress and retries until the copied tree matches a quiet source.
+ */
+export async function snapshotBuild(dest, { waitMs = 180_000 } = {}) {
+  const deadline = Date.now() + waitMs
+  for (let attempt = 1; ; attempt++) {
+    if (buildReady(REPO)) {
+      const before = listFiles(join(REPO, 'dist'))
+      await sleep(1500)
+      if (before === listFiles(join(REPO, 'dist'))) {
+        rmSync(dest, { recursive: true, force: true })
+        mkdirSync(dest, { recursive: true })
+        for (const d of ['bin', 'dist', 'migrations']) cpSync(join(REPO, d), join(dest, d), { recursive: true })
+        for (const f of ['package.json', 'oclif.manifest.json']) copyFileSync(join(REPO, f), join(dest, f))
+        symlinkSync(join(REPO, 'node_modules'), join(dest, 'node_modules'), 'dir')
+        const manifest = JSON.parse(readFileSync(join(dest, 'oclif.manifest.json'), 'utf8'))
+        const complete = Object.values(manifest.commands).every((c) => existsSync(join(dest, ...(c.relativePath ?? []))))
+        // The copy is good when every command's file is there and the source did not change meanwhile.
+        if (complete && before === listFiles(join(REPO, 'dist'))) {
+          state.bin = join(dest, 'bin', 'run.js')
+          return state.bin
+        }
+      }
+    }
+    if (Date.now() > deadline) throw new Error('no stable build in dist/ (someone is rebuilding?): run `npm run build` and retry')
+    if (attempt === 1) console.log('waiting for a build in progress to finish...')
+    await sleep(3000)
   }
 }
 

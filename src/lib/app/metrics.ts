@@ -12,6 +12,9 @@ export interface Metrics {
   readonly suspiciousZeros: Counter<'sensor_type'>
   readonly authFailures: Counter<'route' | 'reason'>
   readonly rateLimited: Counter<'scope'>
+  readonly deadLettered: Counter<'stage' | 'error_class'>
+  readonly dlqRefused: Counter
+  readonly breakerState: Gauge<'store'>
 }
 
 export function createMetrics(): Metrics {
@@ -27,6 +30,9 @@ export function createMetrics(): Metrics {
     suspiciousZeros: new Counter({ name: 'ingest_suspicious_zero_total', help: 'Exact zeros of temperature/humidity/pressure/pH (never rejected)', labelNames: ['sensor_type'], registers: [registry] }),
     authFailures: new Counter({ name: 'ingest_auth_failures_total', help: 'Authentication failures', labelNames: ['route', 'reason'], registers: [registry] }),
     rateLimited: new Counter({ name: 'ingest_rate_limited_total', help: 'Requests refused by a rate limit', labelNames: ['scope'], registers: [registry] }),
+    deadLettered: new Counter({ name: 'ingest_dead_lettered_total', help: 'Items written to the dead-letter queue', labelNames: ['stage', 'error_class'], registers: [registry] }),
+    dlqRefused: new Counter({ name: 'ingest_dlq_refused_total', help: 'Items the full dead-letter queue refused (never trimmed)', registers: [registry] }),
+    breakerState: new Gauge({ name: 'ingest_breaker_state', help: 'Store circuit breaker: 0 closed, 1 half-open, 2 open', labelNames: ['store'], registers: [registry] }),
   }
   return m
 }

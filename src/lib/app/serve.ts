@@ -53,7 +53,7 @@ export async function createServeRuntime(ctx: AppContext, options: ServeRuntimeO
   if (ctx.config.redis.url && ctx.config.rateLimit.enabled) {
     const { createRedisClient } = await import('../adapters/redis/client.js')
     const { createRedisRateLimitStore } = await import('../adapters/redis/rate-limit-store.js')
-    const client = createRedisClient(ctx.config.redis.url, { keyPrefix: ctx.config.redis.keyPrefix })
+    const client = createRedisClient(ctx.config.redis.url, { keyPrefix: ctx.config.redis.keyPrefix, logger: ctx.logger })
     redisStore = createRedisRateLimitStore(client)
     releasers.push(async () => {
       client.disconnect()

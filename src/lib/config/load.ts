@@ -250,6 +250,7 @@ export function loadConfig(input: LoadConfigInput): LoadedConfig {
       maxAgeDays: get<number>('MAX_AGE_DAYS'),
       staleAfterSeconds: get<number>('STALE_AFTER_SECONDS'),
       storeMaxRetries: get<number>('SP_MAX_RETRIES'),
+      commitTimeoutMs: get<number>('INGEST_COMMIT_TIMEOUT_SECONDS') * 1000,
       internalApiKey: opt('INTERNAL_API_KEY'),
       backendUrl: get<string>('BACKEND_URL'),
     },

@@ -53,6 +53,7 @@ export interface Config {
     maxAgeDays: number
     staleAfterSeconds: number
     storeMaxRetries: number
+    commitTimeoutMs: number
     internalApiKey: string | undefined
     backendUrl: string
   }

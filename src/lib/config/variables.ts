@@ -89,6 +89,7 @@ export const VARIABLES = {
   MAX_FUTURE_SKEW_SECONDS: { kind: num(0), default: '300', group: 'ingest', description: 'live readings more than this ahead of the server clock are rejected' },
   MAX_AGE_DAYS: { kind: num(0), default: '30', group: 'ingest', description: 'live readings older than this are rejected (backfill exempt)' },
   STALE_AFTER_SECONDS: { kind: num(1), default: '7200', group: 'ingest', description: 'a sensor silent this long is STALE; its next reading restarts warm-up' },
+  INGEST_COMMIT_TIMEOUT_SECONDS: { kind: num(0.1), default: '20', group: 'ingest', description: 'the longest a request waits for its items to commit; then 503 + Retry-After (the items may still commit: a retry reports them as duplicates)' },
   SP_MAX_RETRIES: { kind: int(0, 20), default: '3', group: 'ingest', description: 'attempts of a store write on transient errors' },
   INTERNAL_API_KEY: { kind: str, secret: true, group: 'ingest', description: 'when set, each opened alert is POSTed to $BACKEND_URL/notifications/internal/trigger-push' },
   BACKEND_URL: { kind: { type: 'url', schemes: ['http', 'https'] }, default: 'http://localhost:3000', group: 'ingest', description: 'legacy backend for push notifications' },

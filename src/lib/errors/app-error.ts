@@ -98,3 +98,24 @@ export function coerceError(err: unknown): AppError {
   if (err instanceof Error) return new BugError(err.message, { cause: err })
   return new BugError(String(err))
 }
+
+/** A store error worth retrying that is not an outage (deadlock, serialization failure, busy). */
+export class TransientStoreError extends AppError {
+  override readonly httpStatus = 503
+  constructor(message: string, options: AppErrorOptions & { code?: string } = {}) {
+    super(options.code ?? 'STORE_TRANSIENT', message, options)
+  }
+}
+
+export type StoreErrorClass = 'outage' | 'transient' | 'permanent'
+
+/**
+ * How the ingest path treats a store error (DESIGN §6): outages (connection, timeout) are retried and
+ * count for the circuit breaker; transient errors are retried; permanent ones (bad data, constraint)
+ * are not retried: the row is isolated and dead-lettered. Adapters wrap driver errors accordingly.
+ */
+export function classifyStoreError(err: unknown): StoreErrorClass {
+  if (err instanceof TransientStoreError) return 'transient'
+  if (err instanceof UnavailableError) return err.code === 'SQLITE_BUSY' ? 'transient' : 'outage'
+  return 'permanent'
+}

@@ -25,7 +25,8 @@ export function sendError(rt: ServeRuntime, err: unknown, req: FastifyRequest, r
   if (code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH') return reply.code(400).send({ detail: 'Invalid Content-Length' })
   if (err instanceof UnavailableError) {
     rt.logger.warn({ reqId: req.id, code: err.code, err: err.message }, 'unavailable')
-    return reply.code(503).header('Retry-After', String(err.code === 'QUEUE_FULL' ? 1 : 5)).send({ detail: err.code === 'QUEUE_FULL' ? 'Server busy: ingest queue full' : 'Service unavailable' })
+    const retryAfter = (err as { retryAfterSeconds?: number }).retryAfterSeconds ?? (err.code === 'QUEUE_FULL' ? 1 : 5)
+    return reply.code(503).header('Retry-After', String(retryAfter)).send({ detail: err.code === 'QUEUE_FULL' ? 'Server busy: ingest queue full' : 'Service unavailable' })
   }
   if (err instanceof UserError) return reply.code(err.httpStatus).send({ detail: err.message })
   if (err instanceof AppError && err.httpStatus < 500) return reply.code(err.httpStatus).send({ detail: err.message })

@@ -1,10 +1,16 @@
-import { guardReading, isSuspiciousZero } from '../../domain/rules/index.js'
 import type { Config } from '../../config/index.js'
+import { guardReading, isSuspiciousZero } from '../../domain/rules/index.js'
+import { classifyStoreError, UnavailableError } from '../../errors/index.js'
 import type { Logger } from '../../log/index.js'
 import type { Clock } from '../../ports/clock.js'
+import { type DeadLetterQueue, DlqFullError, type ReplayableReading } from '../../ports/dead-letter-queue.js'
+import type { DedupFilter } from '../../ports/dedup-filter.js'
 import type { IngestStore, SensorInfo } from '../../ports/ingest-store.js'
 import { GroupCommitter } from '../group-commit.js'
 import type { Metrics } from '../metrics.js'
+import { BreakerOpenError, CircuitBreaker } from '../resilience/circuit-breaker.js'
+import { createMemoryDedupFilter } from '../resilience/memory-dedup.js'
+import { retryTransient } from '../resilience/retry.js'
 import { flushReadings, type FlushResult } from './flush.js'
 import { buildDedupKey, type ItemOutcome, type ReadingItem, type Receipt, type Transport } from './items.js'
 import { SensorResolver } from './sensor-resolver.js'
@@ -39,6 +45,12 @@ export interface IdReading {
   deviceTsSeconds?: number | null
   sequence?: number | null
   msgId?: string | null
+  /** A replay keeps the original dedup key and ingest time (so a stored item is found as a duplicate). */
+  dedupKey?: string | null
+  ingestTime?: number
+  transport?: string
+  backfill?: boolean
+  alerts?: boolean
 }
 
 export interface BatchReceipt {
@@ -66,8 +78,24 @@ export interface IngestServiceDeps {
   store: IngestStore
   metrics: Metrics
   diagnostics?: ReadingObserver
-  /** After-commit hook (ML stream, dedup markers, push): best effort, never fails the request. */
+  /** Poison rows and (with CB_OPEN_ACTION=dlq) outage-time items go here. */
+  dlq?: DeadLetterQueue
+  /** The pre-filter; default: an in-process LRU. */
+  dedup?: DedupFilter
+  /** After-commit hook (ML stream, push): best effort, never fails the request. */
   afterCommit?(result: FlushResult): void
+  /** Called when the store breaker closes again (automatic DLQ replay). */
+  onBreakerClosed?(): void
+}
+
+/** The scoped pre-filter key of an item (msgIds are per sensor in the database, so here too). */
+export function dedupFilterKey(item: { sensorId: number; dedupKey: string | null }): string | null {
+  if (item.dedupKey === null) return null
+  return item.dedupKey.startsWith(`${item.sensorId}:`) ? item.dedupKey : `${item.sensorId}:${item.dedupKey}`
+}
+
+export function toReplayable(item: ReadingItem): ReplayableReading {
+  return { kind: 'reading', sensorId: item.sensorId, value: item.value, deviceTime: item.deviceTime, ingestTime: item.ingestTime, dedupKey: item.dedupKey, sequence: item.sequence, transport: item.transport, backfill: item.backfill, alerts: item.alerts }
 }
 
 /**
@@ -77,25 +105,34 @@ export interface IngestServiceDeps {
 export class IngestService {
   readonly resolver: SensorResolver
   readonly committer: GroupCommitter<ReadingItem, ItemOutcome>
+  readonly breaker: CircuitBreaker
+  readonly dedup: DedupFilter
   private readonly deps: IngestServiceDeps
 
   constructor(deps: IngestServiceDeps) {
     this.deps = deps
     const { config, clock, store, metrics } = deps
     this.resolver = new SensorResolver(store.sensors, clock, { ttlMs: config.resolver.ttlSeconds * 1000, negativeTtlMs: config.resolver.negativeTtlSeconds * 1000 })
+    this.dedup = deps.dedup ?? createMemoryDedupFilter({ ttlMs: config.dedup.ttlSeconds * 1000, clock })
+    this.breaker = new CircuitBreaker({
+      name: 'iot-store',
+      enabled: config.breaker.enabled,
+      failureThreshold: config.breaker.failureThreshold,
+      recoveryTimeoutMs: config.breaker.recoveryTimeoutSeconds * 1000,
+      successThreshold: config.breaker.successThreshold,
+      clock,
+      isOutage: (err) => classifyStoreError(err) === 'outage',
+      onStateChange: (from, to) => {
+        deps.logger.warn({ breaker: 'iot-store', from, to }, 'circuit breaker state change')
+        metrics.breakerState.set({ store: 'iot' }, to === 'closed' ? 0 : to === 'half_open' ? 1 : 2)
+        if (to === 'closed') deps.onBreakerClosed?.()
+      },
+    })
     this.committer = new GroupCommitter<ReadingItem, ItemOutcome>({
       maxBatch: config.ingest.batchMaxSize,
       maxQueued: config.ingest.bufferSize,
       lingerMs: config.ingest.flushIntervalMs,
-      flush: async (items) => {
-        const result = await flushReadings(store, items, { staleAfterMs: config.ingest.staleAfterSeconds * 1000 })
-        try {
-          deps.afterCommit?.(result)
-        } catch (err) {
-          deps.logger.warn({ err }, 'after-commit hook failed')
-        }
-        return result.outcomes
-      },
+      flush: (items) => this.flushResilient(items),
       onFlush: ({ size, ms, error }) => {
         metrics.flushSize.observe(size)
         metrics.commitSeconds.observe(ms / 1000)
@@ -122,11 +159,118 @@ export class IngestService {
     return code
   }
 
+  /**
+   * One flush with the failure policy of DESIGN §6: through the store's circuit breaker, transient
+   * errors retried with full-jitter backoff, a permanent error isolated by bisection so only the poison
+   * row is dead-lettered, and (CB_OPEN_ACTION=dlq) an outage dead-lettering the batch instead of 503.
+   */
+  private async flushResilient(items: ReadingItem[]): Promise<ItemOutcome[]> {
+    const { config, clock, store } = this.deps
+    try {
+      const result = await this.breaker.call(() =>
+        retryTransient(() => flushReadings(store, items, { staleAfterMs: config.ingest.staleAfterSeconds * 1000 }), {
+          maxAttempts: Math.max(1, config.ingest.storeMaxRetries),
+          baseDelayMs: 50,
+          maxDelayMs: 2_000,
+          clock,
+          deadline: clock.now() + config.ingest.commitTimeoutMs,
+          isTransient: (err) => classifyStoreError(err) !== 'permanent',
+          onRetry: (attempt, delayMs, err) => this.deps.logger.warn({ attempt, delayMs, err: (err as Error).message }, 'flush retry'),
+        }),
+      )
+      this.afterCommit(items, result)
+      return result.outcomes
+    } catch (err) {
+      const cls = err instanceof BreakerOpenError ? 'outage' : classifyStoreError(err)
+      if (cls !== 'permanent') {
+        if (config.breaker.openAction === 'dlq' && this.deps.dlq) return this.deadLetter(items, err instanceof BreakerOpenError ? 'breaker_open' : 'store', 'outage', err)
+        throw err
+      }
+      if (items.length > 1) {
+        const mid = items.length >> 1
+        return [...(await this.flushResilient(items.slice(0, mid))), ...(await this.flushResilient(items.slice(mid)))]
+      }
+      this.deps.logger.warn({ err: (err as Error).message, sensorId: items[0]?.sensorId }, 'poison row isolated')
+      if (!this.deps.dlq) return [{ status: 'rejected', code: 'STORE_REJECTED' }]
+      try {
+        return await this.deadLetter(items, 'store', errorClassOf(err), err)
+      } catch (dlqErr) {
+        this.deps.logger.error({ err: (dlqErr as Error).message }, 'poison row could not be dead-lettered')
+        return [{ status: 'rejected', code: 'STORE_REJECTED' }]
+      }
+    }
+  }
+
+  private async deadLetter(items: ReadingItem[], stage: 'store' | 'breaker_open', errorClass: string, err: unknown): Promise<ItemOutcome[]> {
+    const dlq = this.deps.dlq
+    if (!dlq) throw err
+    try {
+      const ids = await dlq.add(
+        items.map((item) => ({
+          transport: item.transport,
+          stage,
+          errorClass,
+          error: err instanceof Error ? err.message : String(err),
+          payload: toReplayable(item),
+          sensorId: item.sensorId,
+          msgId: item.dedupKey,
+        })),
+      )
+      this.deps.metrics.deadLettered.inc({ stage, error_class: errorClass }, items.length)
+      return ids.map((id) => ({ status: 'dead_lettered', code: stage === 'breaker_open' ? 'BREAKER_OPEN' : errorClass.toUpperCase(), dlqId: id }))
+    } catch (dlqErr) {
+      if (dlqErr instanceof DlqFullError) {
+        this.deps.metrics.dlqRefused.inc(items.length)
+        throw new UnavailableError(dlqErr.message, { code: 'DLQ_FULL', cause: dlqErr })
+      }
+      throw dlqErr
+    }
+  }
+
+  private afterCommit(items: readonly ReadingItem[], result: FlushResult): void {
+    const keys: string[] = []
+    result.outcomes.forEach((o, i) => {
+      const item = items[i]
+      if (!item || (o.status !== 'stored' && o.status !== 'duplicate')) return
+      const k = dedupFilterKey(item)
+      if (k !== null) keys.push(k)
+    })
+    try {
+      this.dedup.remember(keys)
+      this.deps.afterCommit?.(result)
+    } catch (err) {
+      this.deps.logger.warn({ err }, 'after-commit hook failed')
+    }
+  }
+
+  /** Waits for the items' commit, at most INGEST_COMMIT_TIMEOUT_SECONDS (then 503; they may still commit). */
+  private async submitWithDeadline(items: ReadingItem[]): Promise<ItemOutcome[]> {
+    const timeoutMs = this.deps.config.ingest.commitTimeoutMs
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new UnavailableError(`the commit did not finish within ${timeoutMs} ms`, { code: 'COMMIT_TIMEOUT' })), timeoutMs)
+    })
+    try {
+      return await Promise.race([this.committer.submit(items), timeout])
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
   /** Commits the accepted items and merges their outcomes with the rejections into receipts. */
   private async commit(transport: Transport, total: number, items: Array<{ index: number; item: ReadingItem }>, early: Map<number, ItemOutcome>): Promise<BatchReceipt> {
-    const outcomes = await this.committer.submit(items.map((i) => i.item))
+    // The pre-filter only ever holds committed keys: a hit is a duplicate without a database trip.
+    const keyed = items.map((e) => dedupFilterKey(e.item))
+    const known = keyed.some((k) => k !== null) ? await this.dedup.seen(keyed.filter((k): k is string => k !== null)) : new Set<string>()
+    const fresh: Array<{ index: number; item: ReadingItem }> = []
     const all = new Map(early)
-    items.forEach((entry, i) => all.set(entry.index, outcomes[i] as ItemOutcome))
+    items.forEach((entry, i) => {
+      const k = keyed[i]
+      if (k !== null && k !== undefined && known.has(k)) all.set(entry.index, { status: 'duplicate' })
+      else fresh.push(entry)
+    })
+    const outcomes = fresh.length > 0 ? await this.submitWithDeadline(fresh.map((i) => i.item)) : []
+    fresh.forEach((entry, i) => all.set(entry.index, outcomes[i] as ItemOutcome))
     const receipt: BatchReceipt = { inserted: 0, duplicates: 0, rejected: 0, dead_lettered: 0, receipts: [] }
     for (let index = 0; index < total; index++) {
       const o = all.get(index) ?? { status: 'rejected', code: 'INTERNAL' }
@@ -194,11 +338,25 @@ export class IngestService {
       if (!info) return void early.set(index, { status: 'rejected', code: 'UNKNOWN_SENSOR' })
       if (!info.active) return void early.set(index, { status: 'rejected', code: 'SENSOR_INACTIVE' })
       this.deps.diagnostics?.record({ sensorId: info.id, sensorTsMs: r.timestamp, ingestedTsMs: now, sequence: r.sequence ?? null })
-      const code = this.guard(info, r.value, r.timestamp, now, backfill)
+      const code = this.guard(info, r.value, r.timestamp, now, r.backfill ?? backfill)
       if (code) return void early.set(index, { status: 'rejected', code })
       const deviceTsSeconds = r.deviceTsSeconds ?? (r.timestamp === null ? null : r.timestamp / 1000)
-      const dedupKey = buildDedupKey({ sensorId: info.id, value: r.value, msgId: r.msgId ?? null, deviceTsSeconds, sequence: r.sequence ?? null })
-      items.push({ index, item: { sensorId: info.id, deviceId: info.deviceId, value: r.value, deviceTime: r.timestamp, ingestTime: now, dedupKey, sequence: r.sequence ?? null, transport, backfill, alerts: options.alerts ?? false } })
+      const dedupKey = r.dedupKey !== undefined ? r.dedupKey : buildDedupKey({ sensorId: info.id, value: r.value, msgId: r.msgId ?? null, deviceTsSeconds, sequence: r.sequence ?? null })
+      items.push({
+        index,
+        item: {
+          sensorId: info.id,
+          deviceId: info.deviceId,
+          value: r.value,
+          deviceTime: r.timestamp,
+          ingestTime: r.ingestTime ?? now,
+          dedupKey,
+          sequence: r.sequence ?? null,
+          transport: (r.transport as Transport | undefined) ?? transport,
+          backfill: r.backfill ?? backfill,
+          alerts: r.alerts ?? options.alerts ?? false,
+        },
+      })
     })
     return this.commit(transport, readings.length, items, early)
   }
@@ -207,4 +365,12 @@ export class IngestService {
   close(): Promise<void> {
     return this.committer.close()
   }
+}
+
+function errorClassOf(err: unknown): string {
+  const code = (err as { code?: unknown }).code
+  if (typeof code === 'string' && /^23/.test(code)) return 'constraint'
+  if (typeof code === 'string' && /^22/.test(code)) return 'data'
+  if (typeof code === 'string' && code.startsWith('SQLITE_CONSTRAINT')) return 'constraint'
+  return 'store_error'
 }

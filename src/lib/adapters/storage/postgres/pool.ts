@@ -1,6 +1,6 @@
 import pg from 'pg'
 
-import { UnavailableError } from '../../../errors/index.js'
+import { TransientStoreError, UnavailableError } from '../../../errors/index.js'
 import type { Dialect, Param, Row, SqlExecutor } from '../sql/executor.js'
 import { toNumber } from '../sql/row.js'
 
@@ -110,7 +110,7 @@ export class PgPool implements SqlExecutor {
       } catch {
         client.release(true)
       }
-      throw err
+      throw wrapPgError(err)
     }
   }
 
@@ -128,20 +128,31 @@ export class PgPool implements SqlExecutor {
   }
 }
 
-/** Connection-class failures (SQLSTATE 08, 57P01, socket errors, timeouts) become UnavailableError. */
+/**
+ * Driver errors at the adapter boundary: connection-class failures (SQLSTATE 08, 53, 57, socket
+ * errors, timeouts) become UnavailableError; deadlocks and serialization failures (class 40) become
+ * TransientStoreError; everything else (bad data, constraints) stays as it is: permanent.
+ */
+export function wrapPgError(err: unknown): unknown {
+  if (err instanceof UnavailableError || err instanceof TransientStoreError) return err
+  if (isPgOutage(err)) return new UnavailableError(`PostgreSQL unavailable: ${(err as Error).message}`, { cause: err, code: 'POSTGRES_UNAVAILABLE' })
+  const code = (err as { code?: unknown }).code
+  if (typeof code === 'string' && code.startsWith('40')) return new TransientStoreError(`PostgreSQL ${code}: ${(err as Error).message}`, { cause: err, code: `PG_${code}` })
+  return err
+}
+
 async function wrap<T>(p: Promise<T>): Promise<T> {
   try {
     return await p
   } catch (err) {
-    if (isPgOutage(err)) throw new UnavailableError(`PostgreSQL unavailable: ${(err as Error).message}`, { cause: err, code: 'POSTGRES_UNAVAILABLE' })
-    throw err
+    throw wrapPgError(err)
   }
 }
 
 export function isPgOutage(err: unknown): boolean {
   const code = (err as { code?: unknown }).code
   if (typeof code === 'string') {
-    if (code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03' || code === '53300') return true
+    if (code.startsWith('08') || code.startsWith('53') || code.startsWith('57')) return true
     if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH'].includes(code)) return true
   }
   const msg = err instanceof Error ? err.message : ''

@@ -1,0 +1,51 @@
+import type { Clock } from '../../ports/clock.js'
+import type { DedupFilter } from '../../ports/dedup-filter.js'
+
+/** The in-process dedup pre-filter: an LRU of recently committed keys with a TTL. */
+export function createMemoryDedupFilter(options: { ttlMs: number; maxEntries?: number; clock: Pick<Clock, 'now'> }): DedupFilter {
+  const max = options.maxEntries ?? 200_000
+  const entries = new Map<string, number>()
+  return {
+    kind: 'memory',
+    async seen(keys) {
+      const now = options.clock.now()
+      const out = new Set<string>()
+      for (const k of keys) {
+        const expires = entries.get(k)
+        if (expires === undefined) continue
+        if (expires <= now) entries.delete(k)
+        else out.add(k)
+      }
+      return out
+    },
+    remember(keys) {
+      const expires = options.clock.now() + options.ttlMs
+      for (const k of keys) {
+        entries.delete(k)
+        entries.set(k, expires)
+      }
+      while (entries.size > max) {
+        const oldest = entries.keys().next().value
+        if (oldest === undefined) break
+        entries.delete(oldest)
+      }
+    },
+  }
+}
+
+/** Memory first, then the shared filter (Redis) for the misses; both remember. */
+export function layerDedupFilters(memory: DedupFilter, shared: DedupFilter): DedupFilter {
+  return {
+    kind: shared.kind,
+    async seen(keys) {
+      const hits = await memory.seen(keys)
+      const rest = keys.filter((k) => !hits.has(k))
+      if (rest.length > 0) for (const k of await shared.seen(rest)) hits.add(k)
+      return hits
+    },
+    remember(keys) {
+      memory.remember(keys)
+      shared.remember(keys)
+    },
+  }
+}
