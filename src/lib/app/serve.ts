@@ -7,6 +7,9 @@ import { createDiagnostics, type Diagnostics } from './diagnostics.js'
 import { IngestService } from './ingest/ingest-service.js'
 import { createMetrics, type Metrics } from './metrics.js'
 import { createRateLimiter, type RateLimiter } from './rate-limit/rate-limiter.js'
+import { createMemoryDedupFilter, layerDedupFilters } from './resilience/memory-dedup.js'
+import type { DedupFilter } from '../ports/dedup-filter.js'
+import type { RateLimitStore } from '../ports/rate-limit-store.js'
 
 /** The outcome of an authentication check as the HTTP layer needs it (one 401 body for all failures). */
 export type AuthOutcome = { ok: true; principal: string } | { ok: false; reason: 'missing' | 'invalid' | 'forbidden'; code: string }
@@ -35,6 +38,8 @@ export interface ServeRuntime {
   readonly rateLimiter: RateLimiter
   readonly diagnostics: Diagnostics
   readonly startedAt: number
+  /** `/resilience/health`: dedup, DLQ, breaker, Redis and replay state. */
+  resilienceHealth(): Promise<Record<string, unknown>>
   close(): Promise<void>
 }
 
@@ -45,20 +50,32 @@ export interface ServeRuntimeOptions {
 
 /** Wires the long-running ingest runtime from an app context. */
 export async function createServeRuntime(ctx: AppContext, options: ServeRuntimeOptions): Promise<ServeRuntime> {
+  const { config } = ctx
   const metrics = createMetrics()
   const diagnostics = createDiagnostics({ clock: ctx.clock })
-  const ingest = new IngestService({ config: ctx.config, logger: ctx.logger, clock: ctx.clock, store: ctx.iot.ingest, metrics, diagnostics })
   const releasers: Array<() => Promise<void>> = []
-  let redisStore
-  if (ctx.config.redis.url && ctx.config.rateLimit.enabled) {
+  const memoryDedup = createMemoryDedupFilter({ ttlMs: config.dedup.ttlSeconds * 1000, clock: ctx.clock })
+  let dedup: DedupFilter = memoryDedup
+  let redisStore: RateLimitStore | undefined
+  let redisClient: { status: string; disconnect(): void } | undefined
+  let redisGate: { status(): unknown } | undefined
+  if (config.redis.url) {
     const { createRedisClient } = await import('../adapters/redis/client.js')
-    const { createRedisRateLimitStore } = await import('../adapters/redis/rate-limit-store.js')
-    const client = createRedisClient(ctx.config.redis.url, { keyPrefix: ctx.config.redis.keyPrefix, logger: ctx.logger })
-    redisStore = createRedisRateLimitStore(client)
-    releasers.push(async () => {
-      client.disconnect()
-    })
+    const client = createRedisClient(config.redis.url, { keyPrefix: config.redis.keyPrefix, logger: ctx.logger })
+    redisClient = client
+    releasers.push(async () => client.disconnect())
+    if (config.rateLimit.enabled) {
+      const { createRedisRateLimitStore } = await import('../adapters/redis/rate-limit-store.js')
+      redisStore = createRedisRateLimitStore(client)
+    }
+    if (config.dedup.enabled) {
+      const { createRedisDedupFilter } = await import('../adapters/redis/dedup-filter.js')
+      const shared = createRedisDedupFilter(client, { ttlSeconds: config.dedup.ttlSeconds, clock: ctx.clock, logger: ctx.logger })
+      redisGate = shared.gate
+      dedup = layerDedupFilters(memoryDedup, shared)
+    }
   }
+  const ingest = new IngestService({ config, logger: ctx.logger, clock: ctx.clock, store: ctx.iot.ingest, metrics, diagnostics, dedup })
   const rateLimiter = createRateLimiter({ config: ctx.config, clock: ctx.clock, logger: ctx.logger, redisStore })
   const auth = await options.auth(ctx)
   return {
@@ -74,6 +91,20 @@ export async function createServeRuntime(ctx: AppContext, options: ServeRuntimeO
     rateLimiter,
     diagnostics,
     startedAt: ctx.clock.now(),
+    async resilienceHealth() {
+      const c = ingest.counters
+      return {
+        redis_available: true,
+        redis_connected: redisClient?.status === 'ready',
+        redis_configured: config.redis.url !== undefined,
+        redis_gate: redisGate?.status() ?? null,
+        rate_limiter: rateLimiter.status(),
+        deduplicator: { enabled: config.dedup.enabled, kind: dedup.kind, total_checked: c.dedupChecked, duplicates_found: c.dedupHits, ttl_seconds: config.dedup.ttlSeconds },
+        dlq: null,
+        breaker: ingest.breaker.stats(),
+        replay: null,
+      }
+    },
     async close() {
       await ingest.close()
       for (const r of releasers.reverse()) await r()

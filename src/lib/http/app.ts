@@ -11,6 +11,7 @@ import { sendError } from './error-handler.js'
 import { registerHealthRoutes } from './routes/health.js'
 import { registerIngestRoutes } from './routes/ingest.js'
 import { registerReadRoutes } from './routes/read.js'
+import { registerResilienceRoutes } from './routes/resilience.js'
 import { BodyInvalid, jsonDepthExceeds } from './validation.js'
 
 declare module 'fastify' {
@@ -96,6 +97,7 @@ export function buildApp(rt: ServeRuntime): FastifyInstance {
   registerHealthRoutes(app, rt)
   registerIngestRoutes(app, rt)
   registerReadRoutes(app, rt)
+  registerResilienceRoutes(app, rt)
   registerDocs(app)
   return app
 }

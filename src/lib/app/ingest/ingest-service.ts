@@ -107,6 +107,8 @@ export class IngestService {
   readonly committer: GroupCommitter<ReadingItem, ItemOutcome>
   readonly breaker: CircuitBreaker
   readonly dedup: DedupFilter
+  /** Counters for /resilience/health. */
+  readonly counters = { dedupChecked: 0, dedupHits: 0, dlqSent: 0, dlqErrors: 0, dlqRefused: 0 }
   private readonly deps: IngestServiceDeps
 
   constructor(deps: IngestServiceDeps) {
@@ -217,9 +219,12 @@ export class IngestService {
         })),
       )
       this.deps.metrics.deadLettered.inc({ stage, error_class: errorClass }, items.length)
+      this.counters.dlqSent += items.length
       return ids.map((id) => ({ status: 'dead_lettered', code: stage === 'breaker_open' ? 'BREAKER_OPEN' : errorClass.toUpperCase(), dlqId: id }))
     } catch (dlqErr) {
+      this.counters.dlqErrors += items.length
       if (dlqErr instanceof DlqFullError) {
+        this.counters.dlqRefused += items.length
         this.deps.metrics.dlqRefused.inc(items.length)
         throw new UnavailableError(dlqErr.message, { code: 'DLQ_FULL', cause: dlqErr })
       }
@@ -261,7 +266,10 @@ export class IngestService {
   private async commit(transport: Transport, total: number, items: Array<{ index: number; item: ReadingItem }>, early: Map<number, ItemOutcome>): Promise<BatchReceipt> {
     // The pre-filter only ever holds committed keys: a hit is a duplicate without a database trip.
     const keyed = items.map((e) => dedupFilterKey(e.item))
-    const known = keyed.some((k) => k !== null) ? await this.dedup.seen(keyed.filter((k): k is string => k !== null)) : new Set<string>()
+    const toCheck = keyed.filter((k): k is string => k !== null)
+    const known = toCheck.length > 0 ? await this.dedup.seen(toCheck) : new Set<string>()
+    this.counters.dedupChecked += toCheck.length
+    this.counters.dedupHits += known.size
     const fresh: Array<{ index: number; item: ReadingItem }> = []
     const all = new Map(early)
     items.forEach((entry, i) => {
