@@ -1,13 +1,17 @@
 #!/usr/bin/env node
 // @bench CLI start-up: median wall time of `node bin/run.js --help` vs the `node -e 0` floor (target < 200 ms)
 //
+// Runs a frozen copy of the built CLI (bin/, dist/ and the manifest copied, node_modules linked).
 // Interleaved: after 2 warm-ups of each, runs help, floor, help, floor ... R times each and reports the
 // median [min..max] of both, the difference (what the CLI itself costs) and the ratio. Appends to
 // bench/RESULTS.md unless --no-append.
 import { spawnSync } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 
-import { appendResults, assertBuilt, BIN, cleanEnv, fmtMs, machineInfo, machineLines, max, median, min, REPO } from './lib/common.mjs'
+import { appendResults, cleanEnv, fmtMs, machineInfo, machineLines, max, median, min, REPO, snapshotBuild } from './lib/common.mjs'
 
 const { values: flags } = parseArgs({
   options: {
@@ -25,7 +29,10 @@ if (flags.usage) {
   process.exit(0)
 }
 
-assertBuilt()
+// A frozen copy of the build (others rebuild dist/ concurrently); removed at the end.
+const snap = mkdtempSync(join(tmpdir(), `ingest-bench-help-${process.pid}-`))
+process.on('exit', () => rmSync(snap, { recursive: true, force: true }))
+const bin = await snapshotBuild(join(snap, 'app'))
 const runs = Math.max(1, Math.min(1000, Number(flags.runs)))
 const warmups = Math.max(0, Math.min(100, Number(flags.warmups)))
 const targetMs = Number(flags['target-ms'])
@@ -39,7 +46,7 @@ function time(args) {
   return ms
 }
 
-const helpArgs = [BIN, '--help']
+const helpArgs = [bin, '--help']
 const floorArgs = ['-e', '0']
 const machine = machineInfo()
 

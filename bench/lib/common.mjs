@@ -146,6 +146,11 @@ export function cpuStat() {
   return { total: f.reduce((a, b) => a + b, 0), steal: f[7] ?? 0, idle: (f[3] ?? 0) + (f[4] ?? 0) }
 }
 
+/** CPU ms (all cores) spent busy between two cpuStat() samples. */
+export function busyMs(before, after) {
+  return ((after.total - after.idle - (before.total - before.idle)) * 1000) / CLK_TCK
+}
+
 export function stealPct(before, after) {
   const dt = after.total - before.total
   return dt > 0 ? (100 * (after.steal - before.steal)) / dt : 0
@@ -235,7 +240,8 @@ function listFiles(dir, base = dir, out = []) {
 export async function snapshotBuild(dest, { waitMs = 180_000 } = {}) {
   const deadline = Date.now() + waitMs
   for (let attempt = 1; ; attempt++) {
-    if (buildReady(REPO)) {
+    // test/helpers/build.ts holds .build-lock while it rebuilds; `npm run build` alone does not.
+    if (buildReady(REPO) && !existsSync(join(REPO, '.build-lock'))) {
       const before = listFiles(join(REPO, 'dist'))
       await sleep(1500)
       if (before === listFiles(join(REPO, 'dist'))) {

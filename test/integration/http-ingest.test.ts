@@ -1,3 +1,6 @@
+import { join } from 'node:path'
+
+import Database from 'better-sqlite3'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 import { DEMO_DEVICE, DEMO_SENSOR, engineList, type Harness, packet, startHarness } from '../helpers/http-harness.js'
@@ -252,14 +255,32 @@ describe('limits on sqlite', () => {
     }
   })
 
-  it('a full queue answers 503 with Retry-After and stores nothing', async () => {
-    const h = await startHarness('sqlite', { BATCH_BUFFER_SIZE: '50' })
+  it('a full queue answers 503 with Retry-After; queued items still commit', async () => {
+    const h = await startHarness('sqlite', { BATCH_BUFFER_SIZE: '100', HTTP_MAX_ITEMS: '100', DB_QUERY_TIMEOUT_MS: '20000' })
+    // Another process holds the embedded database's write lock: the first flush waits (busy retry),
+    // the next packet queues, and the one after finds the queue full.
+    const blocker = new Database(join(h.ctx.config.dataDir, 'ingest.db'))
     try {
-      const r = await h.app.inject({ method: 'POST', url: '/ingest/packets', headers: { 'content-type': 'application/json', 'x-device-key': h.deviceKey }, payload: JSON.stringify(packet({ values: Array.from({ length: 60 }, () => 30), start: h.clock.now() / 1000 - 600 })) })
-      expect(r.statusCode).toBe(503)
-      expect(r.headers['retry-after']).toBeDefined()
-      expect(Number((await h.sql('SELECT count(*) AS n FROM sensor_readings'))[0]?.['n'])).toBe(0)
+      const send = (start: number) => h.app.inject({ method: 'POST', url: '/ingest/packets', headers: { 'content-type': 'application/json', 'x-device-key': h.deviceKey }, payload: JSON.stringify(packet({ values: Array.from({ length: 100 }, () => 30), start })) })
+      const t = h.clock.now() / 1000 - 900
+      // Warm the key and sensor caches (and the once-a-minute last_used write) before blocking.
+      expect((await send(t - 200)).statusCode).toBe(200)
+      blocker.exec('BEGIN IMMEDIATE')
+      const first = send(t)
+      await new Promise((r) => setTimeout(r, 100))
+      const second = send(t + 100)
+      await new Promise((r) => setTimeout(r, 100))
+      const third = await send(t + 200)
+      expect(third.statusCode).toBe(503)
+      expect(third.headers['retry-after']).toBe('1')
+      blocker.exec('ROLLBACK')
+      expect((await first).statusCode).toBe(200)
+      const secondReply = await second
+      expect(secondReply.json(), secondReply.body).toMatchObject({ inserted: 100 })
+      expect(Number((await h.sql('SELECT count(*) AS n FROM sensor_readings'))[0]?.['n'])).toBe(300)
     } finally {
+      if (blocker.inTransaction) blocker.exec('ROLLBACK')
+      blocker.close()
       await h.close()
     }
   })

@@ -85,16 +85,25 @@ export class GroupCommitter<I, O> {
       const t0 = performance.now()
       try {
         const outcomes = await this.options.flush(batch.map((p) => p.item))
-        this.options.onFlush?.({ size: batch.length, ms: performance.now() - t0 })
         batch.forEach((p, i) => p.resolve(outcomes[i] as O))
+        this.observe({ size: batch.length, ms: performance.now() - t0 })
       } catch (error) {
-        this.options.onFlush?.({ size: batch.length, ms: performance.now() - t0, error })
         for (const p of batch) p.reject(error)
+        this.observe({ size: batch.length, ms: performance.now() - t0, error })
       }
       this.inFlight = 0
     }
     this.flushing = false
     for (const w of this.idleWaiters.splice(0)) w()
+  }
+
+  /** Metrics must never fail a committed batch or stop the loop. */
+  private observe(info: { size: number; ms: number; error?: unknown }): void {
+    try {
+      this.options.onFlush?.(info)
+    } catch {
+      // ignored
+    }
   }
 
   /** Resolves when everything queued so far has been flushed. */

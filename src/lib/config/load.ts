@@ -186,6 +186,9 @@ export function loadConfig(input: LoadConfigInput): LoadedConfig {
     problems.push('DLQ_BACKEND: "redis" needs REDIS_URL (and REDIS_ENABLED not false)')
   }
 
+  if (values.get('BATCH_BUFFER_SIZE') !== undefined && (get<number>('BATCH_BUFFER_SIZE') < get<number>('HTTP_MAX_ITEMS'))) {
+    problems.push(`BATCH_BUFFER_SIZE: ${get<number>('BATCH_BUFFER_SIZE')} is smaller than HTTP_MAX_ITEMS (${get<number>('HTTP_MAX_ITEMS')}): a full-size request could never be queued`)
+  }
   if (problems.length > 0) throw new ConfigError(problems)
 
   const dataDir = resolve(input.cwd ?? '.', get<string>('INGEST_DATA_DIR'))

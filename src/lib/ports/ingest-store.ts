@@ -76,5 +76,9 @@ export interface IngestTx {
 /** The IoT store's write path: one transaction per flush. */
 export interface IngestStore {
   readonly sensors: SensorDirectory
+  /** SQL Server with IOT_MSSQL_PROCEDURE: the legacy procedure classifies and writes alerts itself. */
+  readonly classifiesItself?: boolean
+  /** A storage-range guard run after the domain guards (SQL Server's legacy decimal(15,5)). */
+  readonly valueGuard?: (value: number) => string | null
   transaction<T>(fn: (tx: IngestTx) => Promise<T>): Promise<T>
 }

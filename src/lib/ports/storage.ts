@@ -1,5 +1,6 @@
 import type { IdempotencyStore } from './idempotency-store.js'
 import type { IngestStore } from './ingest-store.js'
+import type { JobRunStore } from './job-run-store.js'
 import type { KeyStore } from './key-store.js'
 import type { Migrator } from './migrator.js'
 import type { RegistryStore } from './registry-store.js'
@@ -33,6 +34,8 @@ export interface Database {
   readonly idempotency: IdempotencyStore
   /** Device keys and devices (IoT store); role keys and the security audit (universal store). */
   readonly keys: KeyStore
+  /** `job_runs` (universal store). */
+  readonly jobRuns: JobRunStore
   /** Cheap liveness probe (`SELECT 1`). */
   ping(): Promise<void>
   /** Fails with SchemaBehindError when migrations are pending. */

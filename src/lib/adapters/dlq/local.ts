@@ -1,5 +1,7 @@
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 
+import { UsageError } from '../../errors/index.js'
 import type { Clock } from '../../ports/clock.js'
 import {
   type DeadLetterEntry,
@@ -65,6 +67,8 @@ export interface LocalDlqOptions {
   /** DLQ_MAX_LEN: `add` refuses beyond it; nothing is ever trimmed. */
   maxLen: number
   clock: Clock
+  /** Create the file when missing (default true: the ingest path). The dlq commands refuse a missing file instead. */
+  create?: boolean
   busyRetryMs?: number
 }
 
@@ -120,6 +124,11 @@ function decode(r: Row): DeadLetterEntry {
  */
 export async function openLocalDlq(options: LocalDlqOptions): Promise<LocalDeadLetterQueue> {
   const path = join(options.dataDir, LOCAL_DLQ_FILE)
+  if (options.create === false && !existsSync(path)) {
+    throw new UsageError(`no dead-letter queue at ${path}`, {
+      suggestions: ['nothing has been dead-lettered with this INGEST_DATA_DIR yet: check INGEST_DATA_DIR (and DLQ_BACKEND)'],
+    })
+  }
   const conn = SqliteConnection.open({ path, create: true, ...(options.busyRetryMs === undefined ? {} : { busyRetryMs: options.busyRetryMs }) })
   try {
     await conn.retryBusy(() => conn.db.exec(SCHEMA))

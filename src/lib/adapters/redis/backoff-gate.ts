@@ -19,9 +19,11 @@ export class BackoffGate {
   /** Runs fn unless Redis is in its back-off period; returns `fallback` then, or when fn fails. */
   async run<T>(fn: () => Promise<T>, fallback: T): Promise<T> {
     const now = this.clock.now()
+    let probe = false
     if (this.failures > 0) {
       if (now < this.retryAt || this.probing) return fallback
       this.probing = true
+      probe = true
     }
     this.attempts++
     try {
@@ -36,7 +38,7 @@ export class BackoffGate {
       if (this.failures === 1) this.options.logger?.warn({ gate: this.options.name, err: (err as Error).message, retryInMs: wait }, 'redis: failing; skipped during back-off')
       return fallback
     } finally {
-      this.probing = false
+      if (probe) this.probing = false
     }
   }
 

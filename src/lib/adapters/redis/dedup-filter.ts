@@ -11,11 +11,15 @@ import type { RedisClient } from './client.js'
 export function createRedisDedupFilter(client: RedisClient, options: { ttlSeconds: number; clock: Pick<Clock, 'now'>; logger?: Logger }): DedupFilter & { gate: BackoffGate } {
   const gate = new BackoffGate(options.clock, { initialMs: 1_000, maxMs: 30_000, name: 'dedup', logger: options.logger })
   const key = (k: string) => `dedup:msg:${k}`
+  // The client connects lazily with no offline queue: connect now, and skip (without counting a
+  // failure) while it is not ready yet, so start-up does not look like an outage.
+  if (client.status === 'wait') client.connect().catch(() => undefined)
+  const ready = () => client.status === 'ready'
   return {
     kind: 'redis',
     gate,
     async seen(keys) {
-      if (keys.length === 0) return new Set()
+      if (keys.length === 0 || !ready()) return new Set()
       return gate.run(async () => {
         const values = await client.mget(...keys.map(key))
         const out = new Set<string>()
@@ -26,7 +30,7 @@ export function createRedisDedupFilter(client: RedisClient, options: { ttlSecond
       }, new Set<string>())
     },
     remember(keys) {
-      if (keys.length === 0) return
+      if (keys.length === 0 || !ready()) return
       void gate.run(async () => {
         const pipe = client.pipeline()
         for (const k of keys) pipe.set(key(k), '1', 'EX', options.ttlSeconds)

@@ -53,6 +53,13 @@ export async function flushReadings(store: IngestStore, items: readonly ReadingI
         outcomes[index] = { status: 'rejected', code: 'UNKNOWN_SENSOR' }
         continue
       }
+      if (store.classifiesItself) {
+        // The legacy procedure classifies and writes alerts/events itself (IOT_MSSQL_PROCEDURE=1).
+        rows.push({ sensorId: item.sensorId, value: item.value, ingestTime: item.ingestTime, deviceTime: item.deviceTime, dedupKey: item.dedupKey, sequence: item.sequence, classification: 'SP_HANDLED', reasons: '[]', transport: item.transport })
+        outcomes[index] = { status: 'stored', classification: 'SP_HANDLED' }
+        stored.push({ item, classification: 'SP_HANDLED' })
+        continue
+      }
       let st = states.get(item.sensorId)
       if (!st) {
         const before = decodeRuleState(rawStates.get(item.sensorId)) ?? initialRuleState()

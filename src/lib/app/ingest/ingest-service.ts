@@ -88,10 +88,24 @@ export interface IngestServiceDeps {
   onBreakerClosed?(): void
 }
 
-/** The scoped pre-filter key of an item (msgIds are per sensor in the database, so here too). */
+const BUILT_KEY = /^(\d+):(-|-?\d+\.\d{6}):-?\d+\.\d{6}(:-?\d+)?(#\d+)?$/
+
+/**
+ * The scoped pre-filter key of an item: keys we built keep the legacy `dedup:msg:{sensor}:{ts}:{value}`
+ * shape; a client msgId is scoped as `{sensor}:msg:{msgId}` (msgIds are per sensor in the database,
+ * and a msgId that merely looks like another sensor's key must not collide with it).
+ */
 export function dedupFilterKey(item: { sensorId: number; dedupKey: string | null }): string | null {
   if (item.dedupKey === null) return null
-  return item.dedupKey.startsWith(`${item.sensorId}:`) ? item.dedupKey : `${item.sensorId}:${item.dedupKey}`
+  const built = BUILT_KEY.exec(item.dedupKey)
+  return built && built[1] === String(item.sensorId) ? item.dedupKey : `${item.sensorId}:msg:${item.dedupKey}`
+}
+
+/** The error text of a DLQ entry keeps the driver's code (SQLSTATE, SQL Server number). */
+export function describeStoreError(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err)
+  const code = (err as { code?: unknown } | null)?.code
+  return code !== undefined && code !== null && !message.startsWith(`${String(code)}:`) ? `${String(code)}: ${message}` : message
 }
 
 export function toReplayable(item: ReadingItem): ReplayableReading {
@@ -156,7 +170,7 @@ export class IngestService {
       backfill,
       maxFutureSkewSeconds: this.deps.config.ingest.maxFutureSkewSeconds,
       maxAgeDays: this.deps.config.ingest.maxAgeDays,
-    })
+    }) ?? this.deps.store.valueGuard?.(value) ?? null
     if (code === null && isSuspiciousZero(value, info.sensorType)) this.deps.metrics.suspiciousZeros.inc({ sensor_type: info.sensorType ?? 'unknown' })
     return code
   }
@@ -197,8 +211,9 @@ export class IngestService {
       try {
         return await this.deadLetter(items, 'store', errorClassOf(err), err)
       } catch (dlqErr) {
+        // Neither stored nor dead-lettered: the sender must retry (503), never be told "rejected".
         this.deps.logger.error({ err: (dlqErr as Error).message }, 'poison row could not be dead-lettered')
-        return [{ status: 'rejected', code: 'STORE_REJECTED' }]
+        throw dlqErr instanceof UnavailableError ? dlqErr : new UnavailableError('the dead-letter queue is unavailable', { code: 'DLQ_UNAVAILABLE', cause: dlqErr })
       }
     }
   }
@@ -212,7 +227,7 @@ export class IngestService {
           transport: item.transport,
           stage,
           errorClass,
-          error: err instanceof Error ? err.message : String(err),
+          error: describeStoreError(err),
           payload: toReplayable(item),
           sensorId: item.sensorId,
           msgId: item.dedupKey,

@@ -83,6 +83,8 @@ export class SensorResolver {
       for (const k of missing) {
         const key = keyOf(k)
         const p = query.then((found) => found.get(key) ?? null)
+        // Concurrent waiters handle a failure themselves; nobody waiting must not mean an unhandled rejection.
+        p.catch(() => undefined)
         this.inflight.set(key, p)
       }
       try {

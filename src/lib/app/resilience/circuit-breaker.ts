@@ -68,7 +68,7 @@ export class CircuitBreaker {
     this.state = to
     this.since = this.options.clock.now()
     if (to === 'open') this.opens++
-    if (to === 'half_open' || to === 'closed') this.successes = 0
+    this.successes = 0
     if (to === 'closed') this.failures = 0
     this.options.onStateChange?.(from, to)
   }

@@ -8,6 +8,7 @@ import { LEGACY_TABLES, LEGACY_TABLES_CREATED_IF_MISSING } from '../../../../src
 const read = (path: string): string => readFileSync(new URL(`../../../../${path}`, import.meta.url), 'utf8')
 const INITIAL = read('migrations/sqlserver/0001_initial.sql')
 const LEGACY_INDEXES = read('migrations/sqlserver/0002_legacy_indexes.sql')
+const READING_KEYS = read('migrations/sqlserver/0003_reading_keys.sql')
 const FIXTURE = read('fixtures/sql/sqlserver-legacy.sql')
 
 const LEGACY = new Set<string>(LEGACY_TABLES)
@@ -144,6 +145,35 @@ describe('0001_initial.sql is additive only', () => {
       "IF COL_LENGTH(N'dbo.a', N'x') IS NULL ALTER TABLE dbo.a ADD x int NULL; ALTER TABLE dbo.b ADD y int NULL",
     ]
     for (const statement of bad) expect(checkAdditive(`${statement}\nGO\n`).problems, statement).not.toEqual([])
+  })
+})
+
+describe('0003_reading_keys.sql is additive only', () => {
+  const result = checkAdditive(READING_KEYS)
+
+  it('every batch is a guarded nullable ADD or a guarded CREATE of our own table', () => {
+    expect(result.problems).toEqual([])
+  })
+
+  it('is not marked as altering legacy tables, so it always runs', () => {
+    expect(READING_KEYS.split('\n')[0]).not.toBe('-- alters-legacy')
+  })
+
+  it('creates dbo.ingest_reading_keys keyed by (sensor_id, dedup_key), created_at defaulting to UTC', () => {
+    expect(result.created).toEqual(['ingest_reading_keys'])
+    const c = code(READING_KEYS)
+    expect(c).toContain(
+      "IF OBJECT_ID(N'dbo.ingest_reading_keys', N'U') IS NULL CREATE TABLE dbo.ingest_reading_keys ( sensor_id bigint NOT NULL, dedup_key nvarchar(300) NOT NULL, created_at datetime2 NOT NULL CONSTRAINT df_ingest_reading_keys_created_at DEFAULT SYSUTCDATETIME(), CONSTRAINT pk_ingest_reading_keys PRIMARY KEY (sensor_id, dedup_key) );",
+    )
+    expect(c).not.toMatch(/GETDATE|CURRENT_TIMESTAMP/i)
+  })
+
+  it('gives delta_thresholds the created_at/updated_at that ingest apply writes (nullable)', () => {
+    expect(result.added.sort()).toEqual(['delta_thresholds.created_at', 'delta_thresholds.updated_at'])
+  })
+
+  it('its dedup_key is as wide as sensor_readings.dedup_key', () => {
+    expect(code(INITIAL)).toContain('ADD dedup_key nvarchar(300) NULL')
   })
 })
 

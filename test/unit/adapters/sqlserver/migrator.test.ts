@@ -70,12 +70,14 @@ function fakeServer(options: { applied?: number[]; missing?: string[]; lockResul
 const files = loadMigrationFiles('sqlserver')
 const initial = files.find((f) => f.version === 1) as MigrationFile
 const legacy = files.find((f) => f.version === 2) as MigrationFile
+const readingKeys = files.find((f) => f.version === 3) as MigrationFile
 
 describe('the SQL Server migration files', () => {
-  it('are 0001 (additive) and 0002 (alters legacy, marked)', () => {
-    expect(files.map((f) => `${f.version}_${f.name}`)).toEqual(['1_initial', '2_legacy_indexes'])
+  it('are 0001 (additive), 0002 (alters legacy, marked) and 0003 (additive)', () => {
+    expect(files.map((f) => `${f.version}_${f.name}`)).toEqual(['1_initial', '2_legacy_indexes', '3_reading_keys'])
     expect(altersLegacy(initial)).toBe(false)
     expect(altersLegacy(legacy)).toBe(true)
+    expect(altersLegacy(readingKeys)).toBe(false)
   })
 
   it('altersLegacy reads only the first non-empty line', () => {
@@ -86,7 +88,7 @@ describe('the SQL Server migration files', () => {
 })
 
 describe('createMssqlMigrator (fake executor)', () => {
-  it('takes sp_getapplock first, then bootstraps, then runs 0001 batch by batch; 0002 stays pending without alterLegacy', async () => {
+  it('takes sp_getapplock first, then bootstraps, then runs 0001 and 0003 batch by batch; 0002 stays pending without alterLegacy', async () => {
     const s = fakeServer()
     const migrator = createMssqlMigrator(s.pool, files)
     const result = await migrator.migrate({ dryRun: false, alterLegacy: false })
@@ -100,10 +102,17 @@ describe('createMssqlMigrator (fake executor)', () => {
     const start = tx.indexOf(batches[0] as string)
     expect(tx.slice(start, start + batches.length)).toEqual(batches)
     expect(tx).toContain('INSERT INTO schema_migrations ("version", "name") VALUES (?, ?)')
+    const keyBatches = splitBatches(readingKeys.sql)
+    const start3 = tx.indexOf(keyBatches[0] as string)
+    expect(start3).toBeGreaterThan(start + batches.length - 1)
+    expect(tx.slice(start3, start3 + keyBatches.length)).toEqual(keyBatches)
     for (const b of splitBatches(legacy.sql)) expect(tx).not.toContain(b)
     expect(tx.join('\n')).not.toMatch(/CREATE UNIQUE/)
 
-    expect(result.ran).toEqual([{ version: 1, name: 'initial' }])
+    expect(result.ran).toEqual([
+      { version: 1, name: 'initial' },
+      { version: 3, name: 'reading_keys' },
+    ])
     expect(result.pending).toEqual([{ version: 2, name: 'legacy_indexes' }])
     expect((await migrator.status()).pending).toEqual([{ version: 2, name: 'legacy_indexes' }])
     expect(migrator.optionalVersions).toEqual(new Set([2]))
@@ -123,15 +132,25 @@ describe('createMssqlMigrator (fake executor)', () => {
     expect(result.ran).toEqual([
       { version: 1, name: 'initial' },
       { version: 2, name: 'legacy_indexes' },
+      { version: 3, name: 'reading_keys' },
     ])
     expect(result.pending).toEqual([])
   })
 
   it('a later --alter-legacy run applies only the pending 0002', async () => {
-    const s = fakeServer({ applied: [1] })
+    const s = fakeServer({ applied: [1, 3] })
     const result = await createMssqlMigrator(s.pool, files).migrate({ dryRun: false, alterLegacy: true })
     expect(result.ran).toEqual([{ version: 2, name: 'legacy_indexes' }])
+    expect(result.pending).toEqual([])
     expect(s.txLog()).not.toContain(splitBatches(initial.sql)[1])
+    expect(s.txLog()).not.toContain(splitBatches(readingKeys.sql)[0])
+  })
+
+  it('a database migrated before 0003 gets only 0003, and 0002 stays pending', async () => {
+    const s = fakeServer({ applied: [1] })
+    const result = await createMssqlMigrator(s.pool, files).migrate({ dryRun: false, alterLegacy: false })
+    expect(result.ran).toEqual([{ version: 3, name: 'reading_keys' }])
+    expect(result.pending).toEqual([{ version: 2, name: 'legacy_indexes' }])
   })
 
   it('a dry run runs nothing and lists what would run, with its SQL', async () => {
@@ -139,11 +158,11 @@ describe('createMssqlMigrator (fake executor)', () => {
     const migrator = createMssqlMigrator(s.pool, files)
     const plain = await migrator.migrate({ dryRun: true, alterLegacy: false })
     expect(plain.dryRun).toBe(true)
-    expect(plain.ran.map((r) => r.version)).toEqual([1])
+    expect(plain.ran.map((r) => r.version)).toEqual([1, 3])
     expect(plain.ran[0]?.sql).toBe(initial.sql)
-    expect(plain.pending.map((p) => p.version)).toEqual([1, 2])
+    expect(plain.pending.map((p) => p.version)).toEqual([1, 2, 3])
     const withLegacy = await migrator.migrate({ dryRun: true, alterLegacy: true })
-    expect(withLegacy.ran.map((r) => r.version)).toEqual([1, 2])
+    expect(withLegacy.ran.map((r) => r.version)).toEqual([1, 2, 3])
     expect(s.transactions()).toBe(0)
     expect(s.log.filter((l) => l.inTx)).toEqual([])
     expect(s.log.every((l) => /^\s*SELECT/i.test(l.sql))).toBe(true)
@@ -157,7 +176,7 @@ describe('createMssqlMigrator (fake executor)', () => {
 
   it('accepts a lock granted after waiting (1)', async () => {
     const s = fakeServer({ lockResult: 1 })
-    await expect(createMssqlMigrator(s.pool, files).migrate({ dryRun: false, alterLegacy: false })).resolves.toMatchObject({ ran: [{ version: 1 }] })
+    await expect(createMssqlMigrator(s.pool, files).migrate({ dryRun: false, alterLegacy: false })).resolves.toMatchObject({ ran: [{ version: 1 }, { version: 3 }] })
   })
 
   it('refuses a database without the legacy tables before starting, and status names them', async () => {

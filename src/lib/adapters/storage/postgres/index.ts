@@ -3,6 +3,7 @@ import type { Database } from '../../../ports/storage.js'
 import { loadMigrationFiles } from '../sql/migration-files.js'
 import { createSqlMigrator } from '../sql/migrator.js'
 import { createSqlIdempotencyStore } from '../sql/idempotency-store.js'
+import { createSqlJobRunStore } from '../sql/job-run-store.js'
 import { createSqlKeyStore } from '../sql/key-store.js'
 import { createSqlRegistryStore } from '../sql/registry-store.js'
 import { createSqlStatusStore } from '../sql/status-store.js'
@@ -46,6 +47,7 @@ export function openPostgresDatabase(options: PgPoolOptions): PostgresDatabase {
     status: createSqlStatusStore(pool),
     idempotency: createSqlIdempotencyStore(pool),
     keys: createSqlKeyStore(pool),
+    jobRuns: createSqlJobRunStore(pool),
     ingest: createPostgresIngestStore(pool),
     ping: async () => {
       await pool.all('SELECT 1')

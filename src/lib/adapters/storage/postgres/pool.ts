@@ -136,7 +136,7 @@ export class PgPool implements SqlExecutor {
 export function wrapPgError(err: unknown): unknown {
   if (err instanceof UnavailableError || err instanceof TransientStoreError) return err
   if (isPgOutage(err)) return new UnavailableError(`PostgreSQL unavailable: ${(err as Error).message}`, { cause: err, code: 'POSTGRES_UNAVAILABLE' })
-  const code = (err as { code?: unknown }).code
+  const code = (err as { code?: unknown } | null | undefined)?.code
   if (typeof code === 'string' && code.startsWith('40')) return new TransientStoreError(`PostgreSQL ${code}: ${(err as Error).message}`, { cause: err, code: `PG_${code}` })
   return err
 }
@@ -150,10 +150,12 @@ async function wrap<T>(p: Promise<T>): Promise<T> {
 }
 
 export function isPgOutage(err: unknown): boolean {
-  const code = (err as { code?: unknown }).code
+  const code = (err as { code?: unknown } | null | undefined)?.code
   if (typeof code === 'string') {
     if (code.startsWith('08') || code.startsWith('53') || code.startsWith('57')) return true
     if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH'].includes(code)) return true
+    // Any other SQLSTATE is the server answering: not an outage, whatever its message says.
+    if (/^[0-9A-Z]{5}$/.test(code)) return false
   }
   const msg = err instanceof Error ? err.message : ''
   return /timeout|terminated|Connection terminated|not queryable|connection closed/i.test(msg)

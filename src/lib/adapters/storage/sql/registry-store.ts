@@ -62,6 +62,8 @@ async function upsert(tx: SqlExecutor, table: string, key: Record<string, Param>
   if (!existing) {
     const values: Record<string, Param> = { ...key }
     for (const [col, d] of Object.entries(desired)) values[col] = encode(d.type, d.value)
+    // Explicit and UTC: the legacy SQL Server columns have no default (and GETDATE() would be local time).
+    values['created_at'] = now
     return { id: await tx.insert(table, values), status: 'created' }
   }
   const id = toNumber(existing['id'])

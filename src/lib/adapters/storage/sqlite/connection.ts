@@ -101,13 +101,17 @@ export class SqliteConnection implements SqlExecutor {
     return stmt
   }
 
-  /** Retries a busy database asynchronously with backoff, so the event loop is never blocked for long. */
-  async retryBusy<T>(fn: () => T): Promise<T> {
+  /**
+   * Retries a busy database asynchronously with backoff, so the event loop is never blocked for long.
+   * With `locked`, each attempt takes the mutex and the wait between attempts happens outside it:
+   * another process holding the write lock never stalls this process's other statements.
+   */
+  async retryBusy<T>(fn: () => T, locked = false): Promise<T> {
     const deadline = Date.now() + this.busyRetryMs
     let delay = 2
     for (;;) {
       try {
-        return fn()
+        return locked ? await this.mutex.lock(async () => fn()) : fn()
       } catch (err) {
         if (!isBusy(err)) throw err
         if (Date.now() > deadline) throw new UnavailableError(`the embedded database ${this.path} stayed busy for ${this.busyRetryMs} ms`, { cause: err, code: 'SQLITE_BUSY' })
@@ -118,23 +122,17 @@ export class SqliteConnection implements SqlExecutor {
   }
 
   private direct(inTx: boolean): SqlExecutor {
-    const all = <R extends Row>(sql: string, params: readonly Param[] = []): Promise<R[]> => {
-      const run = (): R[] => this.prepare(sql).all(...params.map(encodeSqliteParam)) as R[]
-      return inTx ? Promise.resolve(run()) : this.retryBusy(run)
-    }
+    // Outside a transaction every statement takes the mutex per attempt (see retryBusy).
+    const go = <T>(fn: () => T): Promise<T> => (inTx ? Promise.resolve(fn()) : this.retryBusy(fn, true))
     const exec: SqlExecutor = {
       engine: 'sqlite',
       dialect: sqliteDialect,
-      all,
-      run: async (sql, params = []) => {
-        const run = (): number => this.prepare(sql).run(...params.map(encodeSqliteParam)).changes
-        return inTx ? run() : this.retryBusy(run)
-      },
-      insert: async (table, values) => {
+      all: <R extends Row>(sql: string, params: readonly Param[] = []) => go(() => this.prepare(sql).all(...params.map(encodeSqliteParam)) as R[]),
+      run: (sql, params = []) => go(() => this.prepare(sql).run(...params.map(encodeSqliteParam)).changes),
+      insert: (table, values) => {
         const cols = Object.keys(values)
         const sql = `INSERT INTO "${table}" (${cols.map((c) => `"${c}"`).join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`
-        const run = (): number => toNumber(this.prepare(sql).run(...cols.map((c) => encodeSqliteParam(values[c]))).lastInsertRowid)
-        return inTx ? run() : this.retryBusy(run)
+        return go(() => toNumber(this.prepare(sql).run(...cols.map((c) => encodeSqliteParam(values[c]))).lastInsertRowid))
       },
       transaction: (fn) => (inTx ? fn(exec) : this.transaction(fn)),
     }
@@ -142,21 +140,43 @@ export class SqliteConnection implements SqlExecutor {
   }
 
   all<R extends Row = Row>(sql: string, params?: readonly Param[]): Promise<R[]> {
-    return this.mutex.lock(() => this.direct(false).all<R>(sql, params))
+    return this.direct(false).all<R>(sql, params)
   }
 
   run(sql: string, params?: readonly Param[]): Promise<number> {
-    return this.mutex.lock(() => this.direct(false).run(sql, params))
+    return this.direct(false).run(sql, params)
   }
 
   insert(table: string, values: Readonly<Record<string, Param>>): Promise<number> {
-    return this.mutex.lock(() => this.direct(false).insert(table, values))
+    return this.direct(false).insert(table, values)
   }
 
-  /** One write transaction: BEGIN IMMEDIATE (takes the write lock up front, so it never deadlocks on upgrade). */
-  transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
-    return this.mutex.lock(async () => {
-      await this.retryBusy(() => this.db.exec('BEGIN IMMEDIATE'))
+  /**
+   * One write transaction: BEGIN IMMEDIATE (takes the write lock up front, so it never deadlocks on
+   * upgrade). While another process holds the lock, this waits outside the mutex.
+   */
+  async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    const deadline = Date.now() + this.busyRetryMs
+    let delay = 2
+    for (;;) {
+      const attempt = await this.mutex.lock(async (): Promise<{ done: true; value: T } | { done: false; err: unknown }> => {
+        try {
+          this.db.exec('BEGIN IMMEDIATE')
+        } catch (err) {
+          if (isBusy(err)) return { done: false, err }
+          throw err
+        }
+        return { done: true, value: await this.inTransaction(fn) }
+      })
+      if (attempt.done) return attempt.value
+      if (Date.now() > deadline) throw new UnavailableError(`the embedded database ${this.path} stayed busy for ${this.busyRetryMs} ms`, { cause: attempt.err, code: 'SQLITE_BUSY' })
+      await new Promise((r) => setTimeout(r, Math.random() * delay))
+      delay = Math.min(delay * 2, 100)
+    }
+  }
+
+  private async inTransaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    {
       try {
         const out = await fn(this.direct(true))
         await this.retryBusy(() => this.db.exec('COMMIT'))
@@ -165,7 +185,7 @@ export class SqliteConnection implements SqlExecutor {
         if (this.db.inTransaction) this.db.exec('ROLLBACK')
         throw err
       }
-    })
+    }
   }
 
   /** Runs synchronous work on the raw handle inside the mutex and one IMMEDIATE transaction (hot paths). */

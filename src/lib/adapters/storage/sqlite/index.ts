@@ -3,6 +3,7 @@ import type { Database } from '../../../ports/storage.js'
 import { loadMigrationFiles } from '../sql/migration-files.js'
 import { createSqlMigrator } from '../sql/migrator.js'
 import { createSqlIdempotencyStore } from '../sql/idempotency-store.js'
+import { createSqlJobRunStore } from '../sql/job-run-store.js'
 import { createSqlKeyStore } from '../sql/key-store.js'
 import { createSqlRegistryStore } from '../sql/registry-store.js'
 import { createSqlStatusStore } from '../sql/status-store.js'
@@ -42,6 +43,7 @@ export function openSqliteDatabase(options: OpenSqliteOptions): SqliteDatabase {
     status: createSqlStatusStore(connection),
     idempotency: createSqlIdempotencyStore(connection),
     keys: createSqlKeyStore(connection),
+    jobRuns: createSqlJobRunStore(connection),
     ingest: createSqliteIngestStore(connection),
     ping: async () => {
       await connection.all('SELECT 1')

@@ -1,17 +1,19 @@
 import type { SqlServerConfig } from '../../../config/index.js'
-import { SchemaBehindError } from '../../../errors/index.js'
+import { SchemaBehindError, UserError } from '../../../errors/index.js'
 import type { Database } from '../../../ports/storage.js'
 import { loadMigrationFiles } from '../sql/migration-files.js'
-import { createSqlIngestTx, createSqlSensorDirectory } from '../sql/ingest-tx.js'
 import { createSqlIdempotencyStore } from '../sql/idempotency-store.js'
+import { createSqlJobRunStore } from '../sql/job-run-store.js'
 import { createSqlKeyStore } from '../sql/key-store.js'
 import { createSqlRegistryStore } from '../sql/registry-store.js'
 import { createSqlStatusStore } from '../sql/status-store.js'
 import { describeMssqlTarget, MssqlPool } from './connection.js'
+import { createSqlServerIngestStore, PROCEDURE_NAME, type SqlServerIngestStore } from './ingest-store.js'
 import { createMssqlMigrator } from './migrator.js'
 
 export interface SqlServerDatabase extends Database {
   readonly pool: MssqlPool
+  readonly ingest: SqlServerIngestStore
 }
 
 export interface SqlServerPoolOptions {
@@ -19,6 +21,8 @@ export interface SqlServerPoolOptions {
   connectTimeoutMs: number
   requestTimeoutMs: number
 }
+
+export const PROCEDURE_EXISTS_SQL = `SELECT 1 AS found WHERE OBJECT_ID(N'${PROCEDURE_NAME}', N'P') IS NOT NULL`
 
 /** Opens the SQL Server IoT store (the legacy dbo tables plus our additive objects). */
 export function openSqlServerDatabase(config: SqlServerConfig, options: SqlServerPoolOptions): SqlServerDatabase {
@@ -35,15 +39,24 @@ export function openSqlServerDatabase(config: SqlServerConfig, options: SqlServe
     status: createSqlStatusStore(pool),
     idempotency: createSqlIdempotencyStore(pool),
     keys: createSqlKeyStore(pool),
-    ingest: { sensors: createSqlSensorDirectory(pool), transaction: (fn) => pool.transaction((tx) => fn(createSqlIngestTx(tx))) },
+    jobRuns: createSqlJobRunStore(pool),
+    ingest: createSqlServerIngestStore(pool, { useProcedure: config.useProcedure }),
     ping: async () => {
       await pool.all('SELECT 1 AS ok')
     },
     assertMigrated: async () => {
       const { pending } = await migrator.status()
-      // Legacy-altering migrations are opt-in and may stay pending.
-      const required = pending.filter((p) => !/legacy/.test(p.name))
+      // Legacy-altering migrations (--alter-legacy) are opt-in and may stay pending.
+      const required = pending.filter((p) => !migrator.optionalVersions.has(p.version))
       if (required.length > 0) throw new SchemaBehindError(`SQL Server (${target})`, required.map((p) => `${p.version}_${p.name}`))
+      if (config.useProcedure) {
+        const rows = await pool.all(PROCEDURE_EXISTS_SQL)
+        if (rows.length === 0) {
+          throw new UserError('SQLSERVER_PROCEDURE_MISSING', `IOT_MSSQL_PROCEDURE is on but ${PROCEDURE_NAME} does not exist in the SQL Server database at ${target}`, {
+            suggestions: ['create the procedure (it belongs to the backend team), point MSSQL_URL/DB_NAME at the IoT database, or unset IOT_MSSQL_PROCEDURE to use the rules engine'],
+          })
+        }
+      }
     },
     close: () => pool.close(),
   }

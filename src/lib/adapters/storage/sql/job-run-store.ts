@@ -1,8 +1,5 @@
-import type { JobRunEnd, JobRunStart, JobRunStore } from '../../app/job-runs.js'
-import type { SqlExecutor } from '../storage/sql/executor.js'
-
-// TODO(wire): belongs in adapters/storage/sql/job-run-store.ts, exposed as `Database.jobRuns` by the
-// SQLite and PostgreSQL adapters (the universal store holds `job_runs`); it lives here until then.
+import type { JobRunEnd, JobRunStart, JobRunStore } from '../../../ports/job-run-store.js'
+import type { SqlExecutor } from './executor.js'
 
 const FINISH = `UPDATE "job_runs" SET "status" = ?, "ended_at" = ?, "counts" = ?, "error" = ? WHERE "id" = ?`
 

@@ -1,0 +1,129 @@
+import { createEntryIdGenerator } from '../../../src/lib/adapters/dlq/entry-id.js'
+import { compareEntries, matchesFilter } from '../../../src/lib/adapters/dlq/payload.js'
+import type { JobRunEnd, JobRunStart, JobRunStore } from '../../../src/lib/ports/job-run-store.js'
+import type { AppContext } from '../../../src/lib/app/context.js'
+import { loadConfig } from '../../../src/lib/config/index.js'
+import { createLogger } from '../../../src/lib/log/index.js'
+import type { Clock } from '../../../src/lib/ports/clock.js'
+import { type DeadLetterEntry, type DeadLetterInput, type DeadLetterQueue, type DlqFilter, DlqFullError, type DlqStats, type ReplayableReading } from '../../../src/lib/ports/dead-letter-queue.js'
+import type { SecurityEvent } from '../../../src/lib/ports/key-store.js'
+
+export const T0 = Date.parse('2026-11-26T12:00:00.000Z')
+
+export class FakeClock implements Clock {
+  constructor(public t = T0) {}
+  now(): number {
+    return this.t
+  }
+  async sleep(ms: number): Promise<void> {
+    this.t += ms
+  }
+}
+
+/** An in-memory DeadLetterQueue that records every write (to show a dry run writes nothing). */
+export class FakeDlq implements DeadLetterQueue {
+  readonly backend = 'local' as const
+  readonly entries = new Map<string, DeadLetterEntry>()
+  readonly writes: string[] = []
+  /** Makes the next `remove` fail (a crash between the store commit and the DLQ delete). */
+  failNextRemove = false
+  private readonly nextId = createEntryIdGenerator()
+
+  constructor(private readonly clock: Clock, private readonly maxLen = 1000) {}
+
+  async add(inputs: readonly DeadLetterInput[]): Promise<string[]> {
+    this.writes.push('add')
+    if (this.entries.size + inputs.length > this.maxLen) throw new DlqFullError(this.maxLen)
+    const at = new Date(this.clock.now()).toISOString()
+    return inputs.map((e) => {
+      const entryId = this.nextId(this.clock.now())
+      this.entries.set(entryId, { entryId, transport: e.transport, stage: e.stage, errorClass: e.errorClass, error: e.error, payload: structuredClone(e.payload), sensorId: e.sensorId ?? null, seriesId: e.seriesId ?? null, msgId: e.msgId ?? null, status: 'pending', attempts: 0, firstFailedAt: at, lastFailedAt: at })
+      return entryId
+    })
+  }
+
+  async list(filter: DlqFilter = {}): Promise<DeadLetterEntry[]> {
+    const all = [...this.entries.values()].filter((e) => matchesFilter(e, filter)).sort(compareEntries).map((e) => structuredClone(e))
+    return filter.limit === undefined ? all : all.slice(0, filter.limit)
+  }
+
+  async get(entryId: string): Promise<DeadLetterEntry | null> {
+    const e = this.entries.get(entryId)
+    return e ? structuredClone(e) : null
+  }
+
+  async remove(entryIds: readonly string[]): Promise<number> {
+    this.writes.push('remove')
+    if (this.failNextRemove) {
+      this.failNextRemove = false
+      throw new Error('DLQ file is busy')
+    }
+    let n = 0
+    for (const id of entryIds) if (this.entries.delete(id)) n++
+    return n
+  }
+
+  async recordFailure(entryId: string, error: string, atMs: number, maxRetries: number): Promise<DeadLetterEntry | null> {
+    this.writes.push('recordFailure')
+    const e = this.entries.get(entryId)
+    if (!e) return null
+    e.attempts++
+    e.error = error
+    e.lastFailedAt = new Date(atMs).toISOString()
+    if (e.attempts >= maxRetries) e.status = 'parked'
+    return structuredClone(e)
+  }
+
+  async purge(filter: DlqFilter): Promise<number> {
+    this.writes.push('purge')
+    const matched = await this.list(filter)
+    for (const e of matched) this.entries.delete(e.entryId)
+    return matched.length
+  }
+
+  async stats(): Promise<DlqStats> {
+    const all = [...this.entries.values()]
+    return { backend: 'local', depth: all.length, pending: all.filter((e) => e.status === 'pending').length, parked: all.filter((e) => e.status === 'parked').length, capacity: this.maxLen, oldestFailedAt: null, byStage: {}, byErrorClass: {} }
+  }
+
+  async close(): Promise<void> {}
+}
+
+export class FakeJobRuns implements JobRunStore {
+  readonly runs: Array<JobRunStart & { id: number; end?: JobRunEnd }> = []
+  async startJobRun(run: JobRunStart): Promise<number> {
+    const id = this.runs.length + 1
+    this.runs.push({ ...run, id })
+    return id
+  }
+  async finishJobRun(id: number, end: JobRunEnd): Promise<void> {
+    const run = this.runs.find((r) => r.id === id)
+    if (!run) throw new Error(`no run ${id}`)
+    run.end = end
+  }
+}
+
+export interface FakeContext {
+  ctx: AppContext
+  clock: FakeClock
+  jobRuns: FakeJobRuns
+  events: SecurityEvent[]
+}
+
+/** An AppContext whose universal store offers only what the DLQ use-cases touch: job runs and the security audit. */
+export function fakeContext(clock = new FakeClock()): FakeContext {
+  const jobRuns = new FakeJobRuns()
+  const events: SecurityEvent[] = []
+  const universal = { engine: 'sqlite', jobRuns, keys: { recordSecurityEvent: async (e: SecurityEvent) => void events.push(e) } }
+  const { config } = loadConfig({ env: { LOG_LEVEL: 'silent' } })
+  const ctx = { config, logger: createLogger({ level: 'silent' }), clock, iot: universal, universal, databases: [], close: async () => undefined } as unknown as AppContext
+  return { ctx, clock, jobRuns, events }
+}
+
+export function reading(sensorId: number, value: number, over: Partial<ReplayableReading> = {}): ReplayableReading {
+  return { kind: 'reading', sensorId, value, deviceTime: T0 - 1000, ingestTime: T0 - 500, dedupKey: `${sensorId}:${value}`, sequence: null, transport: 'http', backfill: false, alerts: false, ...over }
+}
+
+export function deadReading(r: ReplayableReading, over: Partial<DeadLetterInput> = {}): DeadLetterInput {
+  return { transport: r.transport, stage: 'store', errorClass: 'outage', error: 'connection refused', payload: r, sensorId: r.sensorId, ...over }
+}

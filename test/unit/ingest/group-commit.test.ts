@@ -1,0 +1,222 @@
+import { describe, expect, it, vi } from 'vitest'
+
+import { GroupCommitter, QueueFullError, type GroupCommitOptions } from '../../../src/lib/app/group-commit.js'
+import { UnavailableError } from '../../../src/lib/errors/index.js'
+import { deferred, outcome, settle, type Deferred } from '../resilience/fakes.js'
+
+/** A flush whose batches are recorded and answered when the test says so. */
+function manualFlush() {
+  const batches: Array<{ items: number[]; done: Deferred<string[]> }> = []
+  const flush = (items: number[]) => {
+    const done = deferred<string[]>()
+    batches.push({ items, done })
+    return done.promise
+  }
+  const answer = (i: number) => {
+    const b = batches[i]
+    if (!b) throw new Error(`no batch ${i}`)
+    b.done.resolve(b.items.map((x) => `ok:${x}`))
+  }
+  return { batches, flush, answer }
+}
+
+/** A flush that answers at once, recording sizes. */
+function instantFlush() {
+  const batches: number[][] = []
+  return {
+    batches,
+    flush: async (items: number[]) => {
+      batches.push(items)
+      return items.map((x) => `ok:${x}`)
+    },
+  }
+}
+
+function committer(flush: (items: number[]) => Promise<string[]>, over: Partial<GroupCommitOptions<number, string>> = {}) {
+  const flushes: Array<{ size: number; error?: unknown }> = []
+  const c = new GroupCommitter<number, string>({
+    maxBatch: 100,
+    maxQueued: 1_000,
+    lingerMs: 0,
+    flush,
+    onFlush: ({ size, error }) => flushes.push(error === undefined ? { size } : { size, error }),
+    ...over,
+  })
+  return { c, flushes }
+}
+
+describe('GroupCommitter', () => {
+  it('concurrent submits in one event-loop turn share one flush, each caller getting its own outcomes in order', async () => {
+    const f = instantFlush()
+    const { c, flushes } = committer(f.flush)
+    const [a, b, d] = await Promise.all([c.submit([1, 2]), c.submit([3]), c.submit([4, 5, 6])])
+    expect(f.batches).toEqual([[1, 2, 3, 4, 5, 6]])
+    expect(a).toEqual(['ok:1', 'ok:2'])
+    expect(b).toEqual(['ok:3'])
+    expect(d).toEqual(['ok:4', 'ok:5', 'ok:6'])
+    expect(flushes).toEqual([{ size: 6 }])
+  })
+
+  it('an empty submit resolves at once without a flush', async () => {
+    const f = instantFlush()
+    const { c } = committer(f.flush)
+    await expect(c.submit([])).resolves.toEqual([])
+    await settle()
+    expect(f.batches).toEqual([])
+  })
+
+  it('one flush at a time; items arriving during a flush go in the next one, which starts as soon as it ended', async () => {
+    const f = manualFlush()
+    const { c } = committer(f.flush)
+    const first = c.submit([1])
+    await settle()
+    expect(f.batches.map((b) => b.items)).toEqual([[1]])
+    const second = c.submit([2])
+    const third = c.submit([3])
+    await settle()
+    expect(f.batches).toHaveLength(1) // no overlap
+    expect(c.queued).toBe(2)
+    expect(c.flushingItems).toBe(1)
+    f.answer(0)
+    await expect(first).resolves.toEqual(['ok:1'])
+    // the next flush started with no timer in between
+    await Promise.resolve()
+    await Promise.resolve()
+    expect(f.batches.map((b) => b.items)).toEqual([[1], [2, 3]])
+    f.answer(1)
+    await expect(Promise.all([second, third])).resolves.toEqual([['ok:2'], ['ok:3']])
+  })
+
+  it('maxBatch splits a large queue into consecutive flushes', async () => {
+    const f = instantFlush()
+    const { c, flushes } = committer(f.flush, { maxBatch: 4 })
+    const items = Array.from({ length: 10 }, (_, i) => i)
+    const [a, b] = await Promise.all([c.submit(items.slice(0, 7)), c.submit(items.slice(7))])
+    expect(f.batches).toEqual([
+      [0, 1, 2, 3],
+      [4, 5, 6, 7],
+      [8, 9],
+    ])
+    expect(flushes.map((x) => x.size)).toEqual([4, 4, 2])
+    expect([...(a ?? []), ...(b ?? [])]).toEqual(items.map((x) => `ok:${x}`))
+  })
+
+  it('QueueFullError beyond maxQueued; nothing of the refused call is queued', async () => {
+    const f = manualFlush()
+    const { c } = committer(f.flush, { maxQueued: 5, maxBatch: 2 })
+    const inFlight = c.submit([1, 2]) // goes into the first flush, leaves the queue
+    await settle()
+    expect(c.queued).toBe(0)
+    const queued = c.submit([3, 4, 5, 6]) // 4 waiting
+    const refused = await outcome(c.submit([7, 8]))
+    expect(refused.ok).toBe(false)
+    const err = (refused as { error: unknown }).error
+    expect(err).toBeInstanceOf(QueueFullError)
+    expect(err).toBeInstanceOf(UnavailableError)
+    expect((err as QueueFullError).code).toBe('QUEUE_FULL')
+    expect((err as QueueFullError).httpStatus).toBe(503)
+    expect(c.queued).toBe(4)
+    // exactly at the limit is fine
+    const last = c.submit([9])
+    expect(c.queued).toBe(5)
+    f.answer(0)
+    await inFlight
+    await settle()
+    f.answer(1)
+    await settle()
+    f.answer(2)
+    await settle()
+    f.answer(3)
+    await expect(queued).resolves.toEqual(['ok:3', 'ok:4', 'ok:5', 'ok:6'])
+    await expect(last).resolves.toEqual(['ok:9'])
+    const flushed = f.batches.flatMap((b) => b.items)
+    expect(flushed).toEqual([1, 2, 3, 4, 5, 6, 9])
+    expect(flushed).not.toContain(7)
+    expect(flushed).not.toContain(8)
+  })
+
+  it('a failed flush rejects only the callers of that flush', async () => {
+    const f = manualFlush()
+    const { c, flushes } = committer(f.flush, { maxBatch: 2 })
+    const a = outcome(c.submit([1, 2]))
+    const b = outcome(c.submit([3, 4]))
+    await settle()
+    const boom = new Error('connection lost')
+    f.batches[0]?.done.reject(boom)
+    await settle()
+    f.answer(1)
+    expect(await a).toEqual({ ok: false, error: boom })
+    expect(await b).toEqual({ ok: true, value: ['ok:3', 'ok:4'] })
+    expect(flushes).toEqual([{ size: 2, error: boom }, { size: 2 }])
+    // and the committer goes on working
+    const later = c.submit([5])
+    await settle()
+    f.answer(2)
+    await expect(later).resolves.toEqual(['ok:5'])
+  })
+
+  it('drain waits for everything queued so far, including flushes that start after it was called', async () => {
+    const f = manualFlush()
+    const { c } = committer(f.flush, { maxBatch: 1 })
+    const subs = [c.submit([1]), c.submit([2]), c.submit([3])]
+    let drained = false
+    const d = c.drain().then(() => {
+      drained = true
+    })
+    for (let i = 0; i < 3; i++) {
+      await settle()
+      expect(drained).toBe(false)
+      f.answer(i)
+    }
+    await d
+    expect(drained).toBe(true)
+    await expect(Promise.all(subs)).resolves.toEqual([['ok:1'], ['ok:2'], ['ok:3']])
+  })
+
+  it('drain on an idle committer resolves at once', async () => {
+    const f = instantFlush()
+    const { c } = committer(f.flush)
+    await expect(c.drain()).resolves.toBeUndefined()
+  })
+
+  it('close refuses new items (SHUTTING_DOWN) and flushes the queued ones before resolving', async () => {
+    const f = manualFlush()
+    const { c } = committer(f.flush)
+    const queued = c.submit([1, 2])
+    let closed = false
+    const closing = c.close().then(() => {
+      closed = true
+    })
+    const refused = await outcome(c.submit([3]))
+    expect(refused.ok).toBe(false)
+    expect((refused as { error: UnavailableError }).error).toBeInstanceOf(UnavailableError)
+    expect((refused as { error: UnavailableError }).error.code).toBe('SHUTTING_DOWN')
+    await settle()
+    expect(closed).toBe(false)
+    expect(f.batches.map((b) => b.items)).toEqual([[1, 2]])
+    f.answer(0)
+    await closing
+    expect(closed).toBe(true)
+    await expect(queued).resolves.toEqual(['ok:1', 'ok:2'])
+    expect(f.batches.flatMap((b) => b.items)).not.toContain(3)
+  })
+
+  it('lingerMs > 0 waits that long for more items before the first flush (fake timers)', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    try {
+      const f = instantFlush()
+      const { c } = committer(f.flush, { lingerMs: 20 })
+      const a = c.submit([1])
+      await settle()
+      vi.advanceTimersByTime(19)
+      await settle()
+      expect(f.batches).toEqual([])
+      const b = c.submit([2])
+      vi.advanceTimersByTime(1)
+      await Promise.all([a, b])
+      expect(f.batches).toEqual([[1, 2]])
+    } finally {
+      vi.useRealTimers()
+    }
+  })
+})
