@@ -6,7 +6,9 @@ import type { AppContext } from './context.js'
 import { createDiagnostics, type Diagnostics } from './diagnostics.js'
 import { IngestService } from './ingest/ingest-service.js'
 import { createMetrics, type Metrics } from './metrics.js'
+import { openDlq, replayThroughIngest } from './dlq.js'
 import { createRateLimiter, type RateLimiter } from './rate-limit/rate-limiter.js'
+import { AutoReplayer } from './resilience/auto-replay.js'
 import { createMemoryDedupFilter, layerDedupFilters } from './resilience/memory-dedup.js'
 import type { DedupFilter } from '../ports/dedup-filter.js'
 import type { RateLimitStore } from '../ports/rate-limit-store.js'
@@ -57,7 +59,7 @@ export async function createServeRuntime(ctx: AppContext, options: ServeRuntimeO
   const memoryDedup = createMemoryDedupFilter({ ttlMs: config.dedup.ttlSeconds * 1000, clock: ctx.clock })
   let dedup: DedupFilter = memoryDedup
   let redisStore: RateLimitStore | undefined
-  let redisClient: { status: string; disconnect(): void } | undefined
+  let redisClient: RedisLike | undefined
   let redisGate: { status(): unknown } | undefined
   if (config.redis.url) {
     const { createRedisClient } = await import('../adapters/redis/client.js')
@@ -75,7 +77,25 @@ export async function createServeRuntime(ctx: AppContext, options: ServeRuntimeO
       dedup = layerDedupFilters(memoryDedup, shared)
     }
   }
-  const ingest = new IngestService({ config, logger: ctx.logger, clock: ctx.clock, store: ctx.iot.ingest, metrics, diagnostics, dedup })
+  const dlq = config.dlq.enabled ? await openDlq(ctx) : undefined
+  if (dlq) releasers.push(() => dlq.close())
+  let replayer: AutoReplayer | undefined
+  const ingest = new IngestService({ config, logger: ctx.logger, clock: ctx.clock, store: ctx.iot.ingest, metrics, diagnostics, dedup, ...(dlq ? { dlq } : {}), onBreakerClosed: () => replayer?.trigger() })
+  if (dlq) {
+    // Replays go through a service of their own without a DLQ, so a failing replay never adds a
+    // second entry (the original entry's attempts count instead).
+    const replayService = new IngestService({ config, logger: ctx.logger, clock: ctx.clock, store: ctx.iot.ingest, metrics, diagnostics, dedup })
+    releasers.push(() => replayService.close())
+    replayer = new AutoReplayer(ctx, dlq, replayThroughIngest(replayService), {
+      healthy: () => ingest.breaker.current === 'closed',
+      intervalMs: config.dlq.consumerIntervalSeconds * 1000,
+      batchSize: Math.max(config.dlq.consumerBatchSize, 100),
+      ...(config.dlq.backend === 'redis' && redisClient ? { lease: await redisLease(redisClient, config.redis.keyPrefix) } : {}),
+    })
+    replayer.start()
+    // Entries left from an earlier run (an outage before a restart) are replayed once the store answers.
+    replayer.trigger()
+  }
   const rateLimiter = createRateLimiter({ config: ctx.config, clock: ctx.clock, logger: ctx.logger, redisStore })
   const auth = await options.auth(ctx)
   return {
@@ -100,14 +120,28 @@ export async function createServeRuntime(ctx: AppContext, options: ServeRuntimeO
         redis_gate: redisGate?.status() ?? null,
         rate_limiter: rateLimiter.status(),
         deduplicator: { enabled: config.dedup.enabled, kind: dedup.kind, total_checked: c.dedupChecked, duplicates_found: c.dedupHits, ttl_seconds: config.dedup.ttlSeconds },
-        dlq: null,
+        dlq: dlq
+          ? await dlq.stats().then(
+              (st) => ({ enabled: true, backend: st.backend, stream_name: st.backend === 'redis' ? config.dlq.streamName : null, depth: st.depth, pending: st.pending, parked: st.parked, capacity: st.capacity, oldest_failed_at: st.oldestFailedAt, by_stage: st.byStage, by_error_class: st.byErrorClass, total_sent: c.dlqSent, send_errors: c.dlqErrors, refused: c.dlqRefused }),
+              (err: unknown) => ({ enabled: true, backend: dlq.backend, error: (err as Error).message, total_sent: c.dlqSent, send_errors: c.dlqErrors, refused: c.dlqRefused }),
+            )
+          : { enabled: false },
         breaker: ingest.breaker.stats(),
-        replay: null,
+        replay: replayer?.stats ?? null,
       }
     },
     async close() {
       await ingest.close()
+      await replayer?.close()
       for (const r of releasers.reverse()) await r()
     },
   }
+}
+
+type RedisLike = { status: string; disconnect(): void }
+
+/** A Redis lease (SET NX PX) so one replica at a time replays the shared DLQ. */
+async function redisLease(client: RedisLike, _prefix: string) {
+  const { createRedisLease } = await import('../adapters/redis/lease.js')
+  return createRedisLease(client as never, 'dlq:replay:lease', 60_000)
 }

@@ -361,7 +361,8 @@ export class IngestService {
       if (!info) return void early.set(index, { status: 'rejected', code: 'UNKNOWN_SENSOR' })
       if (!info.active) return void early.set(index, { status: 'rejected', code: 'SENSOR_INACTIVE' })
       this.deps.diagnostics?.record({ sensorId: info.id, sensorTsMs: r.timestamp, ingestedTsMs: now, sequence: r.sequence ?? null })
-      const code = this.guard(info, r.value, r.timestamp, now, r.backfill ?? backfill)
+      // A replay is judged against the time it was first received, not the time it is replayed.
+      const code = this.guard(info, r.value, r.timestamp, r.ingestTime ?? now, r.backfill ?? backfill)
       if (code) return void early.set(index, { status: 'rejected', code })
       const deviceTsSeconds = r.deviceTsSeconds ?? (r.timestamp === null ? null : r.timestamp / 1000)
       const dedupKey = r.dedupKey !== undefined ? r.dedupKey : buildDedupKey({ sensorId: info.id, value: r.value, msgId: r.msgId ?? null, deviceTsSeconds, sequence: r.sequence ?? null })
