@@ -78,3 +78,63 @@ describe('SIGTERM graceful drain under 50 connections (R04)', () => {
     expect(svc.logProblems(world.fleet.secrets)).toEqual([])
   })
 })
+
+describe('SIGTERM while the store cannot commit (R04, deadline)', () => {
+  let world: FaultWorld
+
+  beforeAll(async () => {
+    world = await FaultWorld.create()
+  })
+  afterAll(async () => {
+    await world?.destroy()
+  })
+
+  it(`exits within ${SHUTDOWN_S} s even when the drain cannot commit (sensor_readings locked past the deadline), and acks nothing it did not commit`, async () => {
+    const t0 = Date.now()
+    const svc = await world.startService({ SHUTDOWN_TIMEOUT_SECONDS: String(SHUTDOWN_S) })
+    const load = new LoadGenerator({ url: () => svc.url, fleet: world.fleet, workers: 20, rate: 300, requestTimeoutMs: 30_000, retry: false })
+    load.start()
+    await sleep(2000)
+    const locker = await world.pg.client()
+    let tSig = 0
+    let exit: Awaited<ReturnType<typeof svc.waitExit>> | Error
+    try {
+      await locker.query('BEGIN')
+      await locker.query('LOCK TABLE sensor_readings IN ACCESS EXCLUSIVE MODE')
+      await sleep(1000)
+      tSig = svc.kill('SIGTERM')
+      // The lock outlives the deadline: the drain cannot finish in time.
+      exit = await svc.waitExit((SHUTDOWN_S + 5) * 1000).catch((err: Error) => err)
+    } finally {
+      await locker.query('ROLLBACK').catch(() => undefined)
+      await locker.end().catch(() => undefined)
+    }
+    // When it missed the deadline: how long after the lock went away did it exit?
+    let lateExit = ''
+    if (exit instanceof Error) {
+      const tUnlock = Date.now()
+      const late = await svc.waitExit(30_000).catch((err: Error) => err)
+      lateExit = late instanceof Error ? `still running 30 s after the lock was released` : `exited (code ${late.code}, signal ${late.signal}) ${secs(late.at - tSig)} s after SIGTERM, ${secs(late.at - tUnlock)} s after the lock was released`
+    }
+    await load.stop(0)
+    const result = await checkLedger(world.pg, load, 'sigterm-stuck')
+    const exitMs = exit instanceof Error ? Number.POSITIVE_INFINITY : exit.at - tSig
+    const inFlightAtSignal = load.requests.filter((r) => r.t0 < tSig && r.t1 > tSig)
+    const tally = (rs: typeof load.requests) => rs.reduce<Record<string, number>>((a, r) => ((a[String(r.status ?? r.error)] = (a[String(r.status ?? r.error)] ?? 0) + 1), a), {})
+    note(`sigterm-stuck took ${secs(Date.now() - t0)} s; exit ${exit instanceof Error ? exit.message : `code ${exit.code} signal ${exit.signal}`} ${secs(exitMs)} s after SIGTERM`, {
+      inFlightAtSignal: tally(inFlightAtSignal),
+      lateExit,
+      shutdownLog: svc.logLines(/shutdown|deadline|shutting/i).map((l) => ({ t: secs(Number(l['time']) - tSig), msg: l['msg'] })),
+    })
+
+    expect(inFlightAtSignal.length).toBeGreaterThanOrEqual(5)
+    // The deadline holds even when the store is stuck (then in-flight requests are cut or get 503).
+    expect(exit).not.toBeInstanceOf(Error)
+    expect(exitMs, 'exit after SIGTERM (ms)').toBeLessThanOrEqual(SHUTDOWN_S * 1000)
+    if (!(exit instanceof Error)) expect(exit.signal).toBeNull()
+    // No ack without commit.
+    expect(result.examples).toEqual({ lost: [], duplicated: [], unexpected: [] })
+    expect(result).toMatchObject({ lost: 0, duplicated: 0, unexpected: 0, rejectedButStored: 0 })
+    expect(svc.logProblems(world.fleet.secrets)).toEqual([])
+  })
+})

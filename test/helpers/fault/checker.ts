@@ -22,6 +22,10 @@ export async function quiesce(svc: ServiceProcess, options: { timeoutMs?: number
     last = `queue_depth=${depth} ready=${ready?.status ?? 'unreachable'} extra=${extra}`
     streak = ok ? streak + 1 : 0
     if (streak >= 3) return Date.now() - t0
+    if (!svc.running) {
+      const exit = svc.exits.at(-1)
+      throw new Error(`the service died (exit code ${exit?.code}, signal ${exit?.signal}); last stderr:\n${svc.stderr.slice(-4000)}`)
+    }
     if (Date.now() > deadline) throw new Error(`no quiescence within ${options.timeoutMs ?? 60_000} ms (last: ${last})`)
     await sleep(500)
   }

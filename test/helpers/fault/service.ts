@@ -1,4 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 
 import { binPath } from './package.js'
 import { freePort, sleep } from './util.js'
@@ -125,6 +127,12 @@ export class ServiceProcess {
   async destroy(): Promise<void> {
     await this.stop()
     live.delete(this)
+    // Opt-in: FAULT_LOG_DIR=/some/dir keeps every service's stderr for a post-mortem.
+    const dir = process.env['FAULT_LOG_DIR']
+    if (dir) {
+      mkdirSync(dir, { recursive: true })
+      writeFileSync(join(dir, `serve-${this.port}-${Date.now()}.log`), this.stderr)
+    }
   }
 
   /** GET a JSON route (null on any failure: the service may be down). */

@@ -183,15 +183,15 @@ describe('IngestService: transient errors (R16)', () => {
 })
 
 describe('IngestService: outages and the circuit breaker (R17)', () => {
-  it('opens after CB_FAILURE_THRESHOLD failed flushes; then requests fail fast with 503 without calling the store', async () => {
-    const s = setup({ CB_FAILURE_THRESHOLD: '3', SP_MAX_RETRIES: '2' })
+  it('opens after CB_FAILURE_THRESHOLD failed attempts; then requests fail fast with 503 without calling the store', async () => {
+    const s = setup({ CB_FAILURE_THRESHOLD: '6', SP_MAX_RETRIES: '2' })
     s.store.always = { kind: 'outage' }
     for (let i = 0; i < 3; i++) {
       const out = await outcome(s.service.ingestById([reading(i)], 'http'))
       expect((out as { error: unknown }).error).toBeInstanceOf(UnavailableError)
       expect((out as { error: unknown }).error).not.toBeInstanceOf(BreakerOpenError)
     }
-    expect(s.store.transactions).toBe(6) // 3 flushes x 2 attempts
+    expect(s.store.transactions).toBe(6) // 3 flushes x 2 attempts, each attempt counted by the breaker
     expect(s.service.breaker.current).toBe('open')
     expect((await s.metrics.breakerState.get()).values[0]?.value).toBe(2)
 
@@ -222,12 +222,21 @@ describe('IngestService: outages and the circuit breaker (R17)', () => {
     expect((await s.metrics.breakerState.get()).values[0]?.value).toBe(0)
   })
 
-  it('an outage is retried inside one flush and counts once for the breaker', async () => {
-    const s = setup({ CB_FAILURE_THRESHOLD: '2', SP_MAX_RETRIES: '3' })
+  it('an outage is retried inside one flush; each failed attempt counts for the breaker, a success resets it', async () => {
+    const s = setup({ CB_FAILURE_THRESHOLD: '3', SP_MAX_RETRIES: '3' })
     s.store.faults = [{ kind: 'outage' }, { kind: 'outage' }]
     await expect(s.service.ingestById(batch(3), 'http')).resolves.toMatchObject({ inserted: 3 })
     expect(s.store.transactions).toBe(3)
     expect(s.service.breaker.stats().consecutiveFailures).toBe(0)
+    expect(s.service.breaker.current).toBe('closed')
+  })
+
+  it('once the breaker opens in the middle of a flush the retries stop at once', async () => {
+    const s = setup({ CB_FAILURE_THRESHOLD: '2', SP_MAX_RETRIES: '5' })
+    s.store.always = { kind: 'outage' }
+    const out = await outcome(s.service.ingestById(batch(1), 'http'))
+    expect((out as { error: unknown }).error).toBeInstanceOf(BreakerOpenError)
+    expect(s.store.transactions).toBe(2)
   })
 
   it('CB_OPEN_ACTION=dlq: outage-time items are dead-lettered (OUTAGE, then BREAKER_OPEN) instead of a 503', async () => {

@@ -183,17 +183,17 @@ export class IngestService {
   private async flushResilient(items: ReadingItem[]): Promise<ItemOutcome[]> {
     const { config, clock, store } = this.deps
     try {
-      const result = await this.breaker.call(() =>
-        retryTransient(() => flushReadings(store, items, { staleAfterMs: config.ingest.staleAfterSeconds * 1000 }), {
-          maxAttempts: Math.max(1, config.ingest.storeMaxRetries),
-          baseDelayMs: 50,
-          maxDelayMs: 2_000,
-          clock,
-          deadline: clock.now() + config.ingest.commitTimeoutMs,
-          isTransient: (err) => classifyStoreError(err) !== 'permanent',
-          onRetry: (attempt, delayMs, err) => this.deps.logger.warn({ attempt, delayMs, err: (err as Error).message }, 'flush retry'),
-        }),
-      )
+      // Each attempt goes through the breaker, so a hang or outage opens it within a few attempts,
+      // and an open breaker stops the retries at once.
+      const result = await retryTransient(() => this.breaker.call(() => flushReadings(store, items, { staleAfterMs: config.ingest.staleAfterSeconds * 1000 })), {
+        maxAttempts: Math.max(1, config.ingest.storeMaxRetries),
+        baseDelayMs: 50,
+        maxDelayMs: 2_000,
+        clock,
+        deadline: clock.now() + config.ingest.commitTimeoutMs,
+        isTransient: (err) => !(err instanceof BreakerOpenError) && classifyStoreError(err) !== 'permanent',
+        onRetry: (attempt, delayMs, err) => this.deps.logger.warn({ attempt, delayMs, err: (err as Error).message }, 'flush retry'),
+      })
       this.afterCommit(items, result)
       return result.outcomes
     } catch (err) {

@@ -44,6 +44,8 @@ export function describePgTarget(url: string): string {
 
 type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>
 
+const guarded = new WeakSet<pg.PoolClient>()
+
 export class PgPool implements SqlExecutor {
   readonly engine = 'postgres' as const
   readonly dialect = postgresDialect
@@ -117,7 +119,14 @@ export class PgPool implements SqlExecutor {
   /** A dedicated client (hot paths: COPY). Connection failures become UnavailableError. */
   async connect(): Promise<pg.PoolClient> {
     try {
-      return await this.pool.connect()
+      const client = await this.pool.connect()
+      // A checked-out client whose connection dies emits 'error'; its query rejects anyway, so the
+      // event only needs a listener (without one it would crash the process).
+      if (!guarded.has(client)) {
+        guarded.add(client)
+        client.on('error', () => undefined)
+      }
+      return client
     } catch (err) {
       throw new UnavailableError(`cannot connect to PostgreSQL at ${this.target}: ${(err as Error).message}`, { cause: err, code: 'POSTGRES_UNAVAILABLE' })
     }
