@@ -7,6 +7,8 @@ export interface GroupCommitOptions<I, O> {
   maxQueued: number
   /** How long a flush may wait for more items after the first arrived (0: next event-loop turn). */
   lingerMs: number
+  /** Flushes that may run at once (default 1). */
+  concurrency?: number
   /** Writes one batch in one transaction and returns one outcome per item, in order. */
   flush(items: I[]): Promise<O[]>
   /** Observes each flush (size, duration, error) for metrics. */
@@ -33,7 +35,7 @@ export class QueueFullError extends UnavailableError {
  */
 export class GroupCommitter<I, O> {
   private queue: Array<Pending<I, O>> = []
-  private flushing = false
+  private active = 0
   private scheduled = false
   private closed = false
   private idleWaiters: Array<() => void> = []
@@ -64,8 +66,12 @@ export class GroupCommitter<I, O> {
     return Promise.all(promises)
   }
 
+  private get flushing(): boolean {
+    return this.active > 0
+  }
+
   private schedule(): void {
-    if (this.flushing || this.scheduled || this.queue.length === 0) return
+    if (this.active >= (this.options.concurrency ?? 1) || this.scheduled || this.queue.length === 0) return
     this.scheduled = true
     const run = () => {
       this.scheduled = false
@@ -76,12 +82,21 @@ export class GroupCommitter<I, O> {
     else setImmediate(run)
   }
 
+  private notifyIfIdle(): void {
+    if (this.active === 0 && !this.scheduled && this.queue.length === 0) for (const w of this.idleWaiters.splice(0)) w()
+  }
+
   private async run(): Promise<void> {
-    if (this.flushing) return
-    this.flushing = true
+    if (this.active >= (this.options.concurrency ?? 1) || this.queue.length === 0) {
+      this.notifyIfIdle()
+      return
+    }
+    this.active++
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, this.options.maxBatch)
-      this.inFlight = batch.length
+      this.inFlight += batch.length
+      // While this flush runs, another may start on what arrives next (up to the concurrency).
+      this.schedule()
       const t0 = performance.now()
       try {
         const outcomes = await this.options.flush(batch.map((p) => p.item))
@@ -91,10 +106,10 @@ export class GroupCommitter<I, O> {
         for (const p of batch) p.reject(error)
         this.observe({ size: batch.length, ms: performance.now() - t0, error })
       }
-      this.inFlight = 0
+      this.inFlight -= batch.length
     }
-    this.flushing = false
-    for (const w of this.idleWaiters.splice(0)) w()
+    this.active--
+    this.notifyIfIdle()
   }
 
   /** Metrics must never fail a committed batch or stop the loop. */
@@ -110,7 +125,6 @@ export class GroupCommitter<I, O> {
   async drain(): Promise<void> {
     if (!this.flushing && this.queue.length === 0 && !this.scheduled) return
     await new Promise<void>((resolve) => this.idleWaiters.push(resolve))
-    if (this.queue.length > 0) await this.drain()
   }
 
   /** Refuses new items, then flushes what is queued. */

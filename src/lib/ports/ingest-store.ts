@@ -67,14 +67,29 @@ export interface IngestTx {
   existingDedupKeys(pairs: ReadonlyArray<{ sensorId: number; dedupKey: string }>): Promise<Set<string>>
   /** Inserts the rows (a duplicate key is ignored as a backstop); returns how many were stored. */
   insertReadings(rows: readonly ReadingRow[]): Promise<number>
+  /**
+   * The fast path (bulk load, e.g. COPY) for a flush that skipped the dedup pre-check: throws
+   * DuplicateKeyError when a row's key is already stored, and the caller redoes the flush with the check.
+   */
+  bulkInsertReadings?(rows: readonly ReadingRow[]): Promise<void>
   moveLatest(rows: readonly LatestWrite[]): Promise<void>
   saveStates(states: readonly StateWrite[]): Promise<void>
   /** Alerts, DELTA_SPIKE events and notifications, in order. Returns the ids of the alerts it opened. */
   applyEffects(effects: readonly EffectWrite[]): Promise<number[]>
 }
 
+/** A bulk insert met a stored dedup key: the flush is redone with the pre-check. */
+export class DuplicateKeyError extends Error {
+  readonly code = 'DUPLICATE_KEY'
+  constructor(cause?: unknown) {
+    super('a reading of the batch is already stored', cause === undefined ? undefined : { cause })
+  }
+}
+
 /** The IoT store's write path: one transaction per flush. */
 export interface IngestStore {
+  /** How many flushes may run at once (separate connections; sensors lock in id order). Default 1. */
+  readonly flushConcurrency?: number
   readonly sensors: SensorDirectory
   /** SQL Server with IOT_MSSQL_PROCEDURE: the legacy procedure classifies and writes alerts itself. */
   readonly classifiesItself?: boolean

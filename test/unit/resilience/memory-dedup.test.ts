@@ -56,13 +56,14 @@ describe('createMemoryDedupFilter', () => {
     expect(await f.seen(['a'])).toEqual(new Set())
   })
 
-  it('holds at most maxEntries, evicting the least recently remembered', async () => {
+  it('holds at most maxEntries, evicting the first remembered (a refresh extends the expiry, not the place)', async () => {
     const clock = fakeClock()
     const f = createMemoryDedupFilter({ ttlMs: 60_000, maxEntries: 3, clock })
     f.remember(['a', 'b', 'c'])
-    f.remember(['a']) // refreshed: now b is the oldest
+    clock.advance(30_000)
+    f.remember(['a']) // expiry extended; still the first in line for eviction
     f.remember(['d'])
-    expect(await f.seen(['a', 'b', 'c', 'd'])).toEqual(new Set(['a', 'c', 'd']))
+    expect(await f.seen(['a', 'b', 'c', 'd'])).toEqual(new Set(['b', 'c', 'd']))
     f.remember(['e', 'f'])
     expect(await f.seen(['a', 'b', 'c', 'd', 'e', 'f'])).toEqual(new Set(['d', 'e', 'f']))
   })

@@ -1,9 +1,11 @@
 import { decodeRuleState, evaluateReading, initialRuleState, type Effect, type RuleState } from '../../domain/rules/index.js'
-import type { EffectWrite, IngestStore, LatestWrite, ReadingRow, StateWrite } from '../../ports/ingest-store.js'
+import { DuplicateKeyError, type EffectWrite, type IngestStore, type LatestWrite, type ReadingRow, type StateWrite } from '../../ports/ingest-store.js'
 import type { ItemOutcome, ReadingItem } from './items.js'
+import type { RulesCache } from './rules-cache.js'
 
 export interface FlushOptions {
   staleAfterMs: number
+  rulesCache?: RulesCache
 }
 
 export interface FlushResult {
@@ -22,13 +24,25 @@ const readingTime = (item: ReadingItem): number => item.deviceTime ?? item.inges
  * the stored rule state, insert, write alerts/events/notifications/state, in one transaction.
  */
 export async function flushReadings(store: IngestStore, items: readonly ReadingItem[], options: FlushOptions): Promise<FlushResult> {
+  // Optimistic first: no dedup pre-check and the store's bulk path (the pre-filter already answered
+  // recent retries). A stored key aborts that transaction; the flush is then redone with the check.
+  try {
+    return await flushOnce(store, items, options, false)
+  } catch (err) {
+    if (err instanceof DuplicateKeyError) return flushOnce(store, items, options, true)
+    throw err
+  }
+}
+
+async function flushOnce(store: IngestStore, items: readonly ReadingItem[], options: FlushOptions, precheck: boolean): Promise<FlushResult> {
   return store.transaction(async (tx) => {
+    const bulk = !precheck && tx.bulkInsertReadings !== undefined
     const outcomes: ItemOutcome[] = new Array<ItemOutcome>(items.length)
     const sensorIds = [...new Set(items.map((i) => i.sensorId))]
     const rawStates = await tx.lockSensors(sensorIds)
 
     const keyed = items.flatMap((item, index) => (item.dedupKey === null ? [] : [{ index, sensorId: item.sensorId, dedupKey: item.dedupKey }]))
-    const existing = keyed.length > 0 ? await tx.existingDedupKeys(keyed) : new Set<string>()
+    const existing = keyed.length > 0 && !bulk ? await tx.existingDedupKeys(keyed) : new Set<string>()
     const seen = new Set<string>()
     for (const k of keyed) {
       const id = `${k.sensorId}:${k.dedupKey}`
@@ -36,7 +50,7 @@ export async function flushReadings(store: IngestStore, items: readonly ReadingI
       seen.add(id)
     }
 
-    const rules = await tx.loadRules(sensorIds)
+    const rules = options.rulesCache ? await options.rulesCache.get(sensorIds, (missing) => tx.loadRules(missing)) : await tx.loadRules(sensorIds)
     const order = items
       .map((item, index) => ({ item, index }))
       .filter(({ index }) => outcomes[index] === undefined)
@@ -87,7 +101,8 @@ export async function flushReadings(store: IngestStore, items: readonly ReadingI
       stored.push({ item, classification: ev.classification })
     }
 
-    await tx.insertReadings(rows)
+    if (bulk && tx.bulkInsertReadings) await tx.bulkInsertReadings(rows)
+    else await tx.insertReadings(rows)
     const openedAlerts = effects.length > 0 ? await tx.applyEffects(effects) : []
     await tx.moveLatest([...latest.values()])
     const writes: StateWrite[] = []

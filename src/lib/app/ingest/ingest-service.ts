@@ -12,6 +12,7 @@ import { BreakerOpenError, CircuitBreaker } from '../resilience/circuit-breaker.
 import { createMemoryDedupFilter } from '../resilience/memory-dedup.js'
 import { retryTransient } from '../resilience/retry.js'
 import { flushReadings, type FlushResult } from './flush.js'
+import { RulesCache } from './rules-cache.js'
 import { buildDedupKey, type ItemOutcome, type ReadingItem, type Receipt, type Transport } from './items.js'
 import { SensorResolver } from './sensor-resolver.js'
 
@@ -121,6 +122,7 @@ export class IngestService {
   readonly committer: GroupCommitter<ReadingItem, ItemOutcome>
   readonly breaker: CircuitBreaker
   readonly dedup: DedupFilter
+  readonly rulesCache: RulesCache
   /** Counters for /resilience/health. */
   readonly counters = { dedupChecked: 0, dedupHits: 0, dlqSent: 0, dlqErrors: 0, dlqRefused: 0 }
   private readonly deps: IngestServiceDeps
@@ -144,7 +146,9 @@ export class IngestService {
         if (to === 'closed') deps.onBreakerClosed?.()
       },
     })
+    this.rulesCache = new RulesCache(clock, 5_000)
     this.committer = new GroupCommitter<ReadingItem, ItemOutcome>({
+      concurrency: store.flushConcurrency ?? 1,
       maxBatch: config.ingest.batchMaxSize,
       maxQueued: config.ingest.bufferSize,
       lingerMs: config.ingest.flushIntervalMs,
@@ -185,7 +189,7 @@ export class IngestService {
     try {
       // Each attempt goes through the breaker, so a hang or outage opens it within a few attempts,
       // and an open breaker stops the retries at once.
-      const result = await retryTransient(() => this.breaker.call(() => flushReadings(store, items, { staleAfterMs: config.ingest.staleAfterSeconds * 1000 })), {
+      const result = await retryTransient(() => this.breaker.call(() => flushReadings(store, items, { staleAfterMs: config.ingest.staleAfterSeconds * 1000, rulesCache: this.rulesCache })), {
         maxAttempts: Math.max(1, config.ingest.storeMaxRetries),
         baseDelayMs: 50,
         maxDelayMs: 2_000,

@@ -19,11 +19,9 @@ export function createMemoryDedupFilter(options: { ttlMs: number; maxEntries?: n
       return out
     },
     remember(keys) {
+      // Insertion order is close enough to age order: re-remembering a key only extends its expiry.
       const expires = options.clock.now() + options.ttlMs
-      for (const k of keys) {
-        entries.delete(k)
-        entries.set(k, expires)
-      }
+      for (const k of keys) entries.set(k, expires)
       while (entries.size > max) {
         const oldest = entries.keys().next().value
         if (oldest === undefined) break

@@ -1,4 +1,9 @@
-import type { IngestStore, IngestTx, LatestWrite, ReadingRow, StateWrite } from '../../../ports/ingest-store.js'
+import { finished } from 'node:stream/promises'
+
+import type pg from 'pg'
+import { from as copyFrom } from 'pg-copy-streams'
+
+import { DuplicateKeyError, type IngestStore, type IngestTx, type LatestWrite, type ReadingRow, type StateWrite } from '../../../ports/ingest-store.js'
 import type { SqlExecutor } from '../sql/executor.js'
 import { createSqlIngestTx, createSqlSensorDirectory } from '../sql/ingest-tx.js'
 import { toJson, toNumber } from '../sql/row.js'
@@ -22,16 +27,48 @@ const MOVE_LATEST = `INSERT INTO sensor_readings_latest (sensor_id, latest_value
   ON CONFLICT (sensor_id) DO UPDATE SET latest_value = EXCLUDED.latest_value, latest_timestamp = EXCLUDED.latest_timestamp
   WHERE sensor_readings_latest.latest_timestamp <= EXCLUDED.latest_timestamp`
 
+// One JSON document for all states (no array-literal encoding of many JSON strings).
 const SAVE_STATES = `UPDATE sensor_rule_state s SET state = u.state, updated_at = now()
-  FROM unnest(?::bigint[], ?::jsonb[]) AS u(sensor_id, state) WHERE s.sensor_id = u.sensor_id`
+  FROM jsonb_to_recordset(?::jsonb) AS u(sensor_id bigint, state jsonb) WHERE s.sensor_id = u.sensor_id`
+
+const COPY_READINGS = `COPY sensor_readings (sensor_id, value, "timestamp", device_timestamp, dedup_key, sequence, classification, reason_codes, transport) FROM STDIN`
+
+/** COPY text format: backslash, tab, newline and carriage return escaped; NULL is \N. */
+function copyText(v: string | null): string {
+  if (v === null) return '\\N'
+  return /[\\\t\n\r]/.test(v) ? v.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r')) : v
+}
+
+/** One COPY per flush, fed one string (never a write per row). A stored key aborts it: DuplicateKeyError. */
+async function copyReadings(client: pg.PoolClient, rows: readonly ReadingRow[]): Promise<void> {
+  let text = ''
+  let lastIngest = NaN
+  let lastIngestIso = ''
+  for (const r of rows) {
+    if (r.ingestTime !== lastIngest) {
+      lastIngest = r.ingestTime
+      lastIngestIso = new Date(r.ingestTime).toISOString()
+    }
+    text += `${r.sensorId}\t${r.value}\t${lastIngestIso}\t${r.deviceTime === null ? '\\N' : new Date(r.deviceTime).toISOString()}\t${copyText(r.dedupKey)}\t${r.sequence === null ? '\\N' : r.sequence}\t${copyText(r.classification)}\t${copyText(r.reasons)}\t${copyText(r.transport)}\n`
+  }
+  const stream = client.query(copyFrom(COPY_READINGS))
+  stream.end(text)
+  try {
+    await finished(stream)
+  } catch (err) {
+    if ((err as { code?: unknown }).code === '23505') throw new DuplicateKeyError(err)
+    throw err
+  }
+}
 
 const SAVE_SENSOR_STATES = `UPDATE sensors s SET operational_state = u.st, valid_readings_count = u.n, state_changed_at = u.at
   FROM unnest(?::bigint[], ?::text[], ?::int[], ?::timestamptz[]) AS u(id, st, n, at) WHERE s.id = u.id`
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString())
 
-function pgIngestTx(tx: SqlExecutor): IngestTx {
+function pgIngestTx(client: pg.PoolClient, tx: SqlExecutor): IngestTx {
   return {
+    bulkInsertReadings: (rows) => (rows.length === 0 ? Promise.resolve() : copyReadings(client, rows)),
     ...createSqlIngestTx(tx),
     async lockSensors(ids) {
       const sorted = [...new Set(ids)].sort((a, b) => a - b)
@@ -67,7 +104,7 @@ function pgIngestTx(tx: SqlExecutor): IngestTx {
     },
     async saveStates(states: readonly StateWrite[]) {
       if (states.length === 0) return
-      await tx.run(SAVE_STATES, [states.map((s) => s.sensorId), states.map((s) => s.state)])
+      await tx.run(SAVE_STATES, [`[${states.map((s) => `{"sensor_id":${s.sensorId},"state":${s.state}}`).join(',')}]`])
       const changed = states.filter((s) => s.changed)
       if (changed.length > 0)
         await tx.run(SAVE_SENSOR_STATES, [changed.map((s) => s.sensorId), changed.map((s) => s.operationalState), changed.map((s) => s.validReadingsCount), changed.map((s) => iso(s.stateChangedAt))])
@@ -75,10 +112,14 @@ function pgIngestTx(tx: SqlExecutor): IngestTx {
   }
 }
 
-/** The PostgreSQL write path: array-parameter statements, a handful per flush whatever its size. */
+/**
+ * The PostgreSQL write path: a handful of statements per flush whatever its size (COPY for the
+ * readings), and two flushes at once on separate connections so Node and PostgreSQL work in parallel.
+ */
 export function createPostgresIngestStore(pool: PgPool): IngestStore {
   return {
     sensors: createSqlSensorDirectory(pool),
-    transaction: (fn) => pool.transaction((tx) => fn(pgIngestTx(tx))),
+    flushConcurrency: 2,
+    transaction: (fn) => pool.clientTransaction((client, tx) => fn(pgIngestTx(client, tx))),
   }
 }

@@ -98,10 +98,15 @@ export class PgPool implements SqlExecutor {
   }
 
   async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    return this.clientTransaction((_client, tx) => fn(tx))
+  }
+
+  /** A transaction that also exposes its client (the COPY fast path). */
+  async clientTransaction<T>(fn: (client: pg.PoolClient, tx: SqlExecutor) => Promise<T>): Promise<T> {
     const client = await this.connect()
     try {
       await client.query('BEGIN')
-      const out = await fn(this.executor(client, true))
+      const out = await fn(client, this.executor(client, true))
       await client.query('COMMIT')
       client.release()
       return out
