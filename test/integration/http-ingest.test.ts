@@ -50,7 +50,7 @@ describe.each(engines)('HTTP ingest on %s', (engine) => {
     const other = new IngestService({ config: h.ctx.config, logger: h.ctx.logger, clock: h.clock, store: h.ctx.iot.ingest, metrics: createMetrics() })
     try {
       const mixed = { ...body, readings: [...body.readings.slice(0, 50), { ...body.readings[0], value: 77.7, sensor_ts: (body.readings[0]?.sensor_ts ?? 0) - 1 }] }
-      const r = await other.ingestPacket({ deviceUuid: DEMO_DEVICE, ts: null, transport: 'http', readings: mixed.readings.map((x) => ({ sensorUuid: x.sensor_uuid, value: x.value, sensorTs: x.sensor_ts, sequence: null })) })
+      const r = await other.ingestPacket({ deviceUuid: DEMO_DEVICE, ts: null, transport: 'http', readings: mixed.readings.map((x) => ({ sensorUuid: x.sensor_uuid ?? DEMO_SENSOR, value: x.value, sensorTs: x.sensor_ts, sequence: null })) })
       expect(r).toMatchObject({ inserted: 1, duplicates: 50 })
     } finally {
       await other.close()
@@ -92,7 +92,7 @@ describe.each(engines)('HTTP ingest on %s', (engine) => {
     await post(packet({ values: Array.from({ length: 10 }, () => 72), start: t0 - 10 }))
     // comfort (warning) needs 2 consecutive readings outside 20..70.
     const w = (await post(packet({ values: [75, 76], start: t0 }))).json<PacketReply>()
-    expect(w.receipts.map((r) => r.classification)).toEqual(['ML_PREDICTION', 'ALERT'])
+    expect(w.receipts.map((r) => r.classification)).toEqual([undefined, 'ALERT'])
     expect(await h.sql(`SELECT severity FROM alerts WHERE status = 'active'`)).toEqual([{ severity: 'warning' }])
     await post(packet({ values: [95], start: t0 + 2 }))
     expect(await h.sql(`SELECT severity FROM alerts WHERE status = 'active'`)).toEqual([{ severity: 'critical' }])

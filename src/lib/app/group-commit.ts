@@ -15,9 +15,15 @@ export interface GroupCommitOptions<I, O> {
   onFlush?(info: { size: number; ms: number; error?: unknown }): void
 }
 
-interface Pending<I, O> {
-  item: I
-  resolve(o: O): void
+/** One caller's items: settled once, when all its items have been flushed (or one flush failed). */
+interface Group<I, O> {
+  items: readonly I[]
+  /** Items of this group already handed to a flush. */
+  taken: number
+  outcomes: O[]
+  pending: number
+  settled: boolean
+  resolve(o: O[]): void
   reject(e: unknown): void
 }
 
@@ -34,7 +40,9 @@ export class QueueFullError extends UnavailableError {
  * Each caller's promise settles after the flush that holds its items committed.
  */
 export class GroupCommitter<I, O> {
-  private queue: Array<Pending<I, O>> = []
+  private queue: Array<Group<I, O>> = []
+  /** Items queued and not yet handed to a flush. */
+  private queuedItems = 0
   private active = 0
   private scheduled = false
   private closed = false
@@ -44,7 +52,7 @@ export class GroupCommitter<I, O> {
   constructor(private readonly options: GroupCommitOptions<I, O>) {}
 
   get queued(): number {
-    return this.queue.length
+    return this.queuedItems
   }
 
   get flushingItems(): number {
@@ -55,15 +63,37 @@ export class GroupCommitter<I, O> {
   submit(items: readonly I[]): Promise<O[]> {
     if (this.closed) return Promise.reject(new UnavailableError('shutting down: no new items are accepted', { code: 'SHUTTING_DOWN' }))
     if (items.length === 0) return Promise.resolve([])
-    if (this.queue.length + items.length > this.options.maxQueued) return Promise.reject(new QueueFullError(this.queue.length))
-    const promises = items.map(
-      (item) =>
-        new Promise<O>((resolve, reject) => {
-          this.queue.push({ item, resolve, reject })
-        }),
-    )
+    if (this.queuedItems + items.length > this.options.maxQueued) return Promise.reject(new QueueFullError(this.queuedItems))
+    // One promise per caller, not per item: the hot path allocates per batch.
+    const promise = new Promise<O[]>((resolve, reject) => {
+      this.queue.push({ items, taken: 0, outcomes: new Array<O>(items.length), pending: items.length, settled: false, resolve, reject })
+    })
+    this.queuedItems += items.length
     this.schedule()
-    return Promise.all(promises)
+    return promise
+  }
+
+  /** Takes up to maxBatch items from the head of the queue (a large group may span flushes). */
+  private take(): { items: I[]; parts: Array<{ group: Group<I, O>; from: number; count: number }> } {
+    const items: I[] = []
+    const parts: Array<{ group: Group<I, O>; from: number; count: number }> = []
+    while (this.queue.length > 0 && items.length < this.options.maxBatch) {
+      const group = this.queue[0] as Group<I, O>
+      if (group.settled) {
+        // Its caller already got an error: the rest of its items are not written.
+        this.queue.shift()
+        this.queuedItems -= group.items.length - group.taken
+        continue
+      }
+      const count = Math.min(group.items.length - group.taken, this.options.maxBatch - items.length)
+      const from = group.taken
+      for (let i = 0; i < count; i++) items.push(group.items[from + i] as I)
+      parts.push({ group, from, count })
+      group.taken += count
+      if (group.taken === group.items.length) this.queue.shift()
+    }
+    this.queuedItems -= items.length
+    return { items, parts }
   }
 
   private get flushing(): boolean {
@@ -93,20 +123,33 @@ export class GroupCommitter<I, O> {
     }
     this.active++
     while (this.queue.length > 0) {
-      const batch = this.queue.splice(0, this.options.maxBatch)
-      this.inFlight += batch.length
+      const batch = this.take()
+      this.inFlight += batch.items.length
       // While this flush runs, another may start on what arrives next (up to the concurrency).
       this.schedule()
       const t0 = performance.now()
       try {
-        const outcomes = await this.options.flush(batch.map((p) => p.item))
-        batch.forEach((p, i) => p.resolve(outcomes[i] as O))
-        this.observe({ size: batch.length, ms: performance.now() - t0 })
+        const outcomes = await this.options.flush(batch.items)
+        let offset = 0
+        for (const { group, from, count } of batch.parts) {
+          for (let i = 0; i < count; i++) group.outcomes[from + i] = outcomes[offset + i] as O
+          offset += count
+          group.pending -= count
+          if (group.pending === 0 && !group.settled) {
+            group.settled = true
+            group.resolve(group.outcomes)
+          }
+        }
+        this.observe({ size: batch.items.length, ms: performance.now() - t0 })
       } catch (error) {
-        for (const p of batch) p.reject(error)
-        this.observe({ size: batch.length, ms: performance.now() - t0, error })
+        for (const { group } of batch.parts) {
+          if (group.settled) continue
+          group.settled = true
+          group.reject(error)
+        }
+        this.observe({ size: batch.items.length, ms: performance.now() - t0, error })
       }
-      this.inFlight -= batch.length
+      this.inFlight -= batch.items.length
     }
     this.active--
     this.notifyIfIdle()

@@ -13,7 +13,7 @@ import { createMemoryDedupFilter } from '../resilience/memory-dedup.js'
 import { retryTransient } from '../resilience/retry.js'
 import { flushReadings, type FlushResult } from './flush.js'
 import { RulesCache } from './rules-cache.js'
-import { buildDedupKey, type ItemOutcome, type ReadingItem, type Receipt, type Transport } from './items.js'
+import { buildDedupKey, filterKeyOf, type ItemOutcome, type ReadingItem, type Receipt, type Transport } from './items.js'
 import { SensorResolver } from './sensor-resolver.js'
 
 /** One reading of a device packet, already schema-valid (numbers finite or not, uuids normalised). */
@@ -92,14 +92,13 @@ export interface IngestServiceDeps {
 const BUILT_KEY = /^(\d+):(-|-?\d+\.\d{6}):-?\d+\.\d{6}(:-?\d+)?(#\d+)?$/
 
 /**
- * The scoped pre-filter key of an item: keys we built keep the legacy `dedup:msg:{sensor}:{ts}:{value}`
- * shape; a client msgId is scoped as `{sensor}:msg:{msgId}` (msgIds are per sensor in the database,
- * and a msgId that merely looks like another sensor's key must not collide with it).
+ * The pre-filter key of an item whose dedup key came from elsewhere (a DLQ replay): keys of the built
+ * shape for this sensor keep it, anything else is a msgId (see filterKeyOf).
  */
 export function dedupFilterKey(item: { sensorId: number; dedupKey: string | null }): string | null {
   if (item.dedupKey === null) return null
   const built = BUILT_KEY.exec(item.dedupKey)
-  return built && built[1] === String(item.sensorId) ? item.dedupKey : `${item.sensorId}:msg:${item.dedupKey}`
+  return filterKeyOf(item.sensorId, item.dedupKey, built !== null && built[1] === String(item.sensorId))
 }
 
 /** The error text of a DLQ entry keeps the driver's code (SQLSTATE, SQL Server number). */
@@ -256,8 +255,7 @@ export class IngestService {
     result.outcomes.forEach((o, i) => {
       const item = items[i]
       if (!item || (o.status !== 'stored' && o.status !== 'duplicate')) return
-      const k = dedupFilterKey(item)
-      if (k !== null) keys.push(k)
+      if (item.filterKey !== null) keys.push(item.filterKey)
     })
     try {
       this.dedup.remember(keys)
@@ -284,7 +282,7 @@ export class IngestService {
   /** Commits the accepted items and merges their outcomes with the rejections into receipts. */
   private async commit(transport: Transport, total: number, items: Array<{ index: number; item: ReadingItem }>, early: Map<number, ItemOutcome>): Promise<BatchReceipt> {
     // The pre-filter only ever holds committed keys: a hit is a duplicate without a database trip.
-    const keyed = items.map((e) => dedupFilterKey(e.item))
+    const keyed = items.map((e) => e.item.filterKey)
     const toCheck = keyed.filter((k): k is string => k !== null)
     const known = toCheck.length > 0 ? await this.dedup.seen(toCheck) : new Set<string>()
     this.counters.dedupChecked += toCheck.length
@@ -298,15 +296,26 @@ export class IngestService {
     })
     const outcomes = fresh.length > 0 ? await this.submitWithDeadline(fresh.map((i) => i.item)) : []
     fresh.forEach((entry, i) => all.set(entry.index, outcomes[i] as ItemOutcome))
-    const receipt: BatchReceipt = { inserted: 0, duplicates: 0, rejected: 0, dead_lettered: 0, receipts: [] }
+    const receipt: BatchReceipt = { inserted: 0, duplicates: 0, rejected: 0, dead_lettered: 0, receipts: new Array<Receipt>(total) }
+    const counts = new Map<string, number>()
     for (let index = 0; index < total; index++) {
       const o = all.get(index) ?? { status: 'rejected', code: 'INTERNAL' }
       if (o.status === 'stored') receipt.inserted++
       else if (o.status === 'duplicate') receipt.duplicates++
       else if (o.status === 'rejected') receipt.rejected++
       else receipt.dead_lettered++
-      this.deps.metrics.items.inc({ transport, class: o.classification ?? 'none', outcome: o.status })
-      receipt.receipts.push({ index, status: o.status, ...(o.code === undefined ? {} : { code: o.code }), ...(o.dlqId === undefined ? {} : { dlq_id: o.dlqId }), ...(o.classification === undefined ? {} : { classification: o.classification }) })
+      const label = `${o.classification ?? 'none'}|${o.status}`
+      counts.set(label, (counts.get(label) ?? 0) + 1)
+      // Receipts stay small: a class only when it is not clean, a code or DLQ id only when there is one.
+      const r: Receipt = { index, status: o.status }
+      if (o.code !== undefined) r.code = o.code
+      if (o.dlqId !== undefined) r.dlq_id = o.dlqId
+      if (o.classification !== undefined && o.classification !== 'ML_PREDICTION') r.classification = o.classification
+      receipt.receipts[index] = r
+    }
+    for (const [label, n] of counts) {
+      const [cls = 'none', outcome = 'rejected'] = label.split('|')
+      this.deps.metrics.items.inc({ transport, class: cls, outcome }, n)
     }
     return receipt
   }
@@ -347,7 +356,8 @@ export class IngestService {
         sequence: r.sequence,
         packetIndex: r.sensorTs === null && input.ts !== null ? index : null,
       })
-      items.push({ index, item: { sensorId: info.id, deviceId: info.deviceId, value: r.value, deviceTime, ingestTime: now, dedupKey, sequence: r.sequence, transport: input.transport, backfill, alerts } })
+      const filterKey = filterKeyOf(info.id, dedupKey, !r.msgId)
+      items.push({ index, item: { sensorId: info.id, deviceId: info.deviceId, value: r.value, deviceTime, ingestTime: now, dedupKey, filterKey, sequence: r.sequence, transport: input.transport, backfill, alerts } })
     })
     const receipt = await this.commit(input.transport, input.readings.length, items, early)
     return { inserted: receipt.inserted, unknown_sensors: unknown, ingested_ts: ingestedTs, duplicates: receipt.duplicates, rejected: receipt.rejected, dead_lettered: receipt.dead_lettered, receipts: receipt.receipts }
@@ -370,6 +380,7 @@ export class IngestService {
       if (code) return void early.set(index, { status: 'rejected', code })
       const deviceTsSeconds = r.deviceTsSeconds ?? (r.timestamp === null ? null : r.timestamp / 1000)
       const dedupKey = r.dedupKey !== undefined ? r.dedupKey : buildDedupKey({ sensorId: info.id, value: r.value, msgId: r.msgId ?? null, deviceTsSeconds, sequence: r.sequence ?? null })
+      const filterKey = r.dedupKey !== undefined ? dedupFilterKey({ sensorId: info.id, dedupKey }) : filterKeyOf(info.id, dedupKey, !r.msgId)
       items.push({
         index,
         item: {
@@ -379,6 +390,7 @@ export class IngestService {
           deviceTime: r.timestamp,
           ingestTime: r.ingestTime ?? now,
           dedupKey,
+          filterKey,
           sequence: r.sequence ?? null,
           transport: (r.transport as Transport | undefined) ?? transport,
           backfill: r.backfill ?? backfill,

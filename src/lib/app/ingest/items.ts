@@ -10,6 +10,8 @@ export interface ReadingItem {
   deviceTime: number | null
   ingestTime: number
   dedupKey: string | null
+  /** The dedup pre-filter key (see filterKeyOf), computed once when the item is built. */
+  filterKey: string | null
   sequence: number | null
   transport: Transport
   /** Backfill: classified with its own time, exempt from the age window, no alerts or state unless `alerts`. */
@@ -64,4 +66,14 @@ export function buildDedupKey(input: {
   if (seq !== null) key += `:${seq}`
   if (input.packetIndex !== undefined && input.packetIndex !== null) key += `#${input.packetIndex}`
   return key
+}
+
+/**
+ * The scoped pre-filter key of a dedup key: keys we built keep the legacy `{sensor}:{ts}:{value}` shape
+ * (`dedup:msg:<key>` in Redis); a client msgId is scoped as `{sensor}:msg:{msgId}` (msgIds are per
+ * sensor in the database, and one that merely looks like another sensor's key must not collide with it).
+ */
+export function filterKeyOf(sensorId: number, dedupKey: string | null, built: boolean): string | null {
+  if (dedupKey === null) return null
+  return built ? dedupKey : `${sensorId}:msg:${dedupKey}`
 }
