@@ -11,7 +11,8 @@ import { FaultWorld } from '../helpers/fault/world.js'
  * R05 (reliability.md §5): PostgreSQL crashes (`pg_ctl stop -m immediate`) for 10 s under HTTP load,
  * then starts again (crash recovery). No ack without commit: every reading that got a 2xx is stored
  * exactly once. With the default CB_OPEN_ACTION=503 clients get 503 + Retry-After and retry; with
- * CB_OPEN_ACTION=dlq they get dead_lettered receipts and the DLQ drains by itself after recovery.
+ * CB_OPEN_ACTION=dlq they get dead_lettered receipts and the DLQ drains by itself after recovery
+ * (default DLQ_CONSUMER_* settings: the replay started by the breaker closing must drain it all).
  */
 const FAST_FAILURE = {
   CB_RECOVERY_TIMEOUT: '2',
@@ -95,7 +96,7 @@ describe('PostgreSQL crash under load, CB_OPEN_ACTION=dlq (R05 + DLQ replay)', (
 
   it('clients get dead_lettered receipts during the outage; after recovery the DLQ drains and every dead-lettered reading is stored exactly once', async () => {
     const t0 = Date.now()
-    const svc = await world.startService({ ...FAST_FAILURE, CB_OPEN_ACTION: 'dlq', DLQ_BACKEND: 'local', DLQ_CONSUMER_BATCH_SIZE: '500', DLQ_CONSUMER_INTERVAL_SEC: '1' })
+    const svc = await world.startService({ ...FAST_FAILURE, CB_OPEN_ACTION: 'dlq', DLQ_BACKEND: 'local' })
     const load = new LoadGenerator({ url: () => svc.url, fleet: world.fleet, workers: 8, rate: 300, requestTimeoutMs: 8000, retry: true })
     const monitor = new HealthMonitor(() => svc)
     load.start()
@@ -146,6 +147,63 @@ describe('PostgreSQL crash under load, CB_OPEN_ACTION=dlq (R05 + DLQ replay)', (
     expect(health.breaker?.opened ?? 0).toBeGreaterThanOrEqual(1)
     expect(result.load.statuses['500'] ?? 0).toBe(0)
     expect(result.load.fail).toBe(0)
+    expect(result.load.unknown).toBe(0)
+    expect(svc.logProblems(world.fleet.secrets)).toEqual([])
+  })
+})
+
+describe('PostgreSQL crash with CB_OPEN_ACTION=dlq, and the service SIGKILLed during the outage (R05 + R02)', () => {
+  let world: FaultWorld
+
+  beforeAll(async () => {
+    world = await FaultWorld.create()
+  })
+  afterAll(async () => {
+    await world?.destroy()
+  })
+
+  it('dead-lettered readings survive the crash of the service (local DLQ file) and the restarted service drains them', async () => {
+    const t0 = Date.now()
+    const svc = await world.startService({ ...FAST_FAILURE, CB_OPEN_ACTION: 'dlq', DLQ_BACKEND: 'local' })
+    const load = new LoadGenerator({ url: () => svc.url, fleet: world.fleet, workers: 8, rate: 300, requestTimeoutMs: 8000, retry: true, maxRetryDelayMs: 500 })
+    load.start()
+    await sleep(2000)
+    await world.pg.stopImmediate()
+    await sleep(6000)
+    // Entries are in the DLQ file only; the process dies with them unreplayed.
+    const before = await resilienceHealth(svc)
+    const tKill = svc.kill('SIGKILL')
+    await svc.waitExit(10_000)
+    await world.pg.start()
+    await svc.start()
+    const tUp = Date.now()
+    await sleep(3000)
+    await load.stop(20_000)
+    let lastHealth = ''
+    let drained = ''
+    const quietMs = await quiesce(svc, {
+      timeoutMs: 75_000,
+      extra: async () => {
+        const h = await resilienceHealth(svc)
+        lastHealth = JSON.stringify({ dlq: h.dlq, replay: h.replay, breaker: h.breaker?.state })
+        return h.dlq?.depth === 0 && h.replay?.running === false
+      },
+    }).catch((err: Error) => {
+      drained = `${err.message}; last /resilience/health: ${lastHealth}`
+      return Number.NaN
+    })
+    const result = await checkLedger(world.pg, load, 'postgres-crash/dlq+kill')
+    note(`postgres-crash/dlq+kill took ${secs(Date.now() - t0)} s; DLQ depth at the kill ${before.dlq?.depth}; drained ${Number.isNaN(quietMs) ? 'NO' : `${secs(quietMs)} s after the load stopped (${secs(Date.now() - tUp)} s after restart)`}`, { killAtS: secs(tKill - t0) })
+
+    // Anti-vacuity: entries were waiting in the DLQ when the process died.
+    expect(before.dlq?.depth ?? 0).toBeGreaterThan(0)
+    expect(result.deadLettered).toBeGreaterThan(0)
+    // The restarted service drains them (automatic replay) within the deadline.
+    expect(drained).toBe('')
+    // Every acked reading (dead-lettered ones included) is stored exactly once.
+    expect(result.examples).toEqual({ lost: [], duplicated: [], unexpected: [] })
+    expect(result).toMatchObject({ lost: 0, duplicated: 0, unexpected: 0, rejectedButStored: 0, keyMismatch: 0 })
+    expect(result.rows).toBe(result.distinctKeys)
     expect(result.load.unknown).toBe(0)
     expect(svc.logProblems(world.fleet.secrets)).toEqual([])
   })

@@ -4,7 +4,11 @@ const HEX32 = /^[0-9a-f]{32}$/
  * Accepts upper-case, hyphenless and braced UUIDs (as the original's pydantic did) and returns the
  * lower-case hyphenated form, or undefined when it is not a UUID.
  */
+const CANONICAL = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+
 export function normaliseUuid(input: string): string | undefined {
+  // Nearly every device sends the canonical form: one test, no allocation.
+  if (CANONICAL.test(input)) return input
   let s = input.trim().toLowerCase()
   if (s.startsWith('{') && s.endsWith('}')) s = s.slice(1, -1)
   if (s.startsWith('urn:uuid:')) s = s.slice(9)

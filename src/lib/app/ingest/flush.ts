@@ -1,4 +1,4 @@
-import { decodeRuleState, evaluateReading, initialRuleState, type Effect, type RuleState } from '../../domain/rules/index.js'
+import { decodeRuleState, evaluateReading, initialRuleState, type Effect, type Reason, type RuleState } from '../../domain/rules/index.js'
 import { DuplicateKeyError, type EffectWrite, type IngestStore, type LatestWrite, type ReadingRow, type StateWrite } from '../../ports/ingest-store.js'
 import type { ItemOutcome, ReadingItem } from './items.js'
 import type { RulesCache } from './rules-cache.js'
@@ -17,6 +17,43 @@ export interface FlushResult {
 }
 
 const readingTime = (item: ReadingItem): number => item.deviceTime ?? item.ingestTime
+
+const CLEAN_REASONS = '[{"code":"CLEAN"}]'
+
+/** Reason codes as stored JSON; the clean case (nearly every reading) is a constant. */
+function reasonsJson(reasons: readonly Reason[]): string {
+  const only = reasons.length === 1 ? reasons[0] : undefined
+  if (only && only.code === 'CLEAN' && Object.keys(only).length === 1) return CLEAN_REASONS
+  return JSON.stringify(reasons)
+}
+
+/**
+ * The indexes of the items still to store, each sensor's readings in time order (arrival order on
+ * ties). Items usually arrive in order: sorting happens only where they do not.
+ */
+function timeOrder(items: readonly ReadingItem[], outcomes: readonly (ItemOutcome | undefined)[]): number[] {
+  const bySensor = new Map<number, number[]>()
+  for (let i = 0; i < items.length; i++) {
+    if (outcomes[i] !== undefined) continue
+    const id = (items[i] as ReadingItem).sensorId
+    let list = bySensor.get(id)
+    if (!list) bySensor.set(id, (list = []))
+    list.push(i)
+  }
+  const out: number[] = []
+  for (const list of bySensor.values()) {
+    let sorted = true
+    for (let k = 1; k < list.length; k++) {
+      if (readingTime(items[list[k - 1] as number] as ReadingItem) > readingTime(items[list[k] as number] as ReadingItem)) {
+        sorted = false
+        break
+      }
+    }
+    if (!sorted) list.sort((a, b) => readingTime(items[a] as ReadingItem) - readingTime(items[b] as ReadingItem) || a - b)
+    for (const i of list) out.push(i)
+  }
+  return out
+}
 
 /**
  * One group-commit flush (DESIGN §3): lock the batch's sensors in id order, drop items whose dedup
@@ -41,27 +78,29 @@ async function flushOnce(store: IngestStore, items: readonly ReadingItem[], opti
     const sensorIds = [...new Set(items.map((i) => i.sensorId))]
     const rawStates = await tx.lockSensors(sensorIds)
 
-    const keyed = items.flatMap((item, index) => (item.dedupKey === null ? [] : [{ index, sensorId: item.sensorId, dedupKey: item.dedupKey }]))
-    const existing = keyed.length > 0 && !bulk ? await tx.existingDedupKeys(keyed) : new Set<string>()
-    const seen = new Set<string>()
-    for (const k of keyed) {
-      const id = `${k.sensorId}:${k.dedupKey}`
-      if (existing.has(id) || seen.has(id)) outcomes[k.index] = { status: 'duplicate' }
-      seen.add(id)
+    // With the bulk path a key already stored, or repeated in the batch, aborts the bulk insert and
+    // the flush is redone here with the pre-check: the common case pays nothing for dedup.
+    if (!bulk) {
+      const keyed = items.flatMap((item, index) => (item.dedupKey === null ? [] : [{ index, sensorId: item.sensorId, dedupKey: item.dedupKey }]))
+      const existing = keyed.length > 0 ? await tx.existingDedupKeys(keyed) : new Set<string>()
+      const seen = new Set<string>()
+      for (const k of keyed) {
+        const id = `${k.sensorId}:${k.dedupKey}`
+        if (existing.has(id) || seen.has(id)) outcomes[k.index] = { status: 'duplicate' }
+        seen.add(id)
+      }
     }
 
     const rules = options.rulesCache ? await options.rulesCache.get(sensorIds, (missing) => tx.loadRules(missing)) : await tx.loadRules(sensorIds)
-    const order = items
-      .map((item, index) => ({ item, index }))
-      .filter(({ index }) => outcomes[index] === undefined)
-      .sort((a, b) => a.item.sensorId - b.item.sensorId || readingTime(a.item) - readingTime(b.item) || a.index - b.index)
+    const order = timeOrder(items, outcomes)
 
     const states = new Map<number, { before: RuleState; now: RuleState }>()
     const rows: ReadingRow[] = []
     const effects: EffectWrite[] = []
     const latest = new Map<number, LatestWrite>()
     const stored: FlushResult['stored'] = []
-    for (const { item, index } of order) {
+    for (const index of order) {
+      const item = items[index] as ReadingItem
       const sensorRules = rules.get(item.sensorId)
       if (!sensorRules) {
         outcomes[index] = { status: 'rejected', code: 'UNKNOWN_SENSOR' }
@@ -91,7 +130,7 @@ async function flushOnce(store: IngestStore, items: readonly ReadingItem[], opti
         dedupKey: item.dedupKey,
         sequence: item.sequence,
         classification: ev.classification,
-        reasons: JSON.stringify(ev.reasons),
+        reasons: reasonsJson(ev.reasons),
         transport: item.transport,
       })
       for (const effect of ev.effects as readonly Effect[]) effects.push({ sensorId: item.sensorId, deviceId: sensorRules.deviceId, effect })

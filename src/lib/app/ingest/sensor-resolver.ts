@@ -38,9 +38,8 @@ export class SensorResolver {
       this.cache.delete(key)
       return undefined
     }
-    // LRU: a hit moves to the most recent end.
-    this.cache.delete(key)
-    this.cache.set(key, e)
+    // Eviction is by insertion order (the TTL bounds staleness); moving hits would cost a delete and
+    // an insert per reading.
     return e.info
   }
 
