@@ -101,19 +101,19 @@ describe('SensorResolver', () => {
     expect(mb.get('#2')).toEqual(sensor(2))
   })
 
-  it('LRU: at most maxEntries are kept, the least recently used goes first', async () => {
+  it('at most maxEntries are kept; the first cached goes first (a hit does not reorder: the TTL bounds staleness)', async () => {
     const dir = directory([sensor(1), sensor(2), sensor(3)])
     const r = new SensorResolver(dir, fakeClock(), { ttlMs: 300_000, negativeTtlMs: 30_000, maxEntries: 2 })
     await r.resolveIds([1])
     await r.resolveIds([2])
-    await r.resolveIds([1]) // 1 is now the most recent
-    await r.resolveIds([3]) // evicts 2
+    await r.resolveIds([1]) // a hit: no query, no reordering
+    await r.resolveIds([3]) // evicts 1, the first cached
     dir.idQueries.length = 0
-    await r.resolveIds([1])
+    await r.resolveIds([2])
     await r.resolveIds([3])
     expect(dir.idQueries).toEqual([])
-    await r.resolveIds([2])
-    expect(dir.idQueries).toEqual([[2]])
+    await r.resolveIds([1])
+    expect(dir.idQueries).toEqual([[1]])
   })
 
   it('resolves (device, sensor) uuid pairs', async () => {
