@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 
 import { MssqlPool } from '../../../../src/lib/adapters/storage/sqlserver/connection.js'
 import type { SqlServerConfig } from '../../../../src/lib/config/types.js'
-import { BugError, UnavailableError } from '../../../../src/lib/errors/index.js'
+import { BugError, UnavailableError, TransientStoreError } from '../../../../src/lib/errors/index.js'
 
 // MssqlPool reaches mssql through the module's default export at call time, so replacing Request and
 // Transaction on that object lets these tests watch what the pool does without a server.
@@ -162,10 +162,11 @@ describe('MssqlPool.transaction (fake driver)', () => {
     expect(events).toEqual(['begin', 'request:UPDATE slow SET x = 1', 'rollback'])
   })
 
-  it('a deadlock inside becomes UnavailableError after the rollback', async () => {
+  it('a deadlock inside becomes TransientStoreError (retried, not an outage) after the rollback', async () => {
     answer = () => Object.assign(new Error('Transaction was deadlocked'), { code: 'EREQUEST', number: 1205 })
     const err = await pool.transaction((tx) => tx.run('UPDATE a SET x = 1')).catch((e: unknown) => e)
-    expect(err).toBeInstanceOf(UnavailableError)
+    expect(err).toBeInstanceOf(TransientStoreError)
+    expect(err).not.toBeInstanceOf(UnavailableError)
     expect(events.at(-1)).toBe('rollback')
   })
 })

@@ -2,7 +2,7 @@ import sql from 'mssql'
 import type { config as MssqlConfig, ConnectionPool, IRecordSet, IResult, ISqlType, ISqlTypeFactory, Request, Transaction } from 'mssql'
 
 import type { SqlServerConfig } from '../../../config/types.js'
-import { AppError, BugError, ConfigError, UnavailableError } from '../../../errors/index.js'
+import { AppError, TransientStoreError, BugError, ConfigError, UnavailableError } from '../../../errors/index.js'
 import type { Dialect, Param, Row, SqlExecutor } from '../sql/executor.js'
 import { toNumber } from '../sql/row.js'
 
@@ -348,6 +348,9 @@ export function isMssqlTransient(err: unknown, depth = 0): boolean {
 /** Outages become UnavailableError (exit 1, HTTP 503); everything else is left as the driver raised it. */
 export function wrapMssqlError(err: unknown, target: string): unknown {
   if (err instanceof AppError) return err
+  const number = (err as { number?: unknown; originalError?: { info?: { number?: unknown } } } | null)?.number ?? (err as { originalError?: { info?: { number?: unknown } } } | null)?.originalError?.info?.number
+  // A deadlock victim (1205) is worth retrying but is not an outage: it must not open the breaker.
+  if (number === 1205) return new TransientStoreError(`SQL Server deadlock: ${err instanceof Error ? err.message : String(err)}`, { cause: err, code: 'SQLSERVER_DEADLOCK' })
   if (isMssqlTransient(err)) {
     return new UnavailableError(`SQL Server at ${target} unavailable: ${err instanceof Error ? err.message : String(err)}`, { cause: err, code: 'SQLSERVER_UNAVAILABLE' })
   }
