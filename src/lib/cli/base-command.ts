@@ -23,6 +23,8 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   protected flags!: CommandFlags<T>
   protected args!: CommandArgs<T>
   private readonly releasers: Releaser[] = []
+  /** The most one releaser may take (a stuck pool must not hold the process after a failed drain). */
+  protected releaseTimeoutMs = 10_000
   private cachedConfig: Config | undefined
   private cachedLogger: Logger | undefined
 
@@ -99,7 +101,15 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     while (this.releasers.length > 0) {
       const fn = this.releasers.pop()
       try {
-        await fn?.()
+        let timer: NodeJS.Timeout | undefined
+        await Promise.race([
+          Promise.resolve(fn?.()),
+          new Promise<void>((resolve) => {
+            timer = setTimeout(resolve, this.releaseTimeoutMs)
+            timer.unref()
+          }),
+        ])
+        clearTimeout(timer)
       } catch (releaseErr) {
         this.logger().warn({ err: releaseErr }, 'releasing a resource failed')
       }

@@ -50,7 +50,7 @@ function parseJson(text: string): unknown {
  * the error handler; bodies are parsed here (secure-json-parse, depth limit, a missing Content-Type is
  * JSON as in the original) and validated without coercion in the routes.
  */
-export function buildApp(rt: ServeRuntime): FastifyInstance {
+export function buildApp(rt: ServeRuntime, state: { closing: boolean } = { closing: false }): FastifyInstance {
   const { config } = rt
   const app: FastifyInstance = Fastify({
     loggerInstance: rt.logger as unknown as FastifyBaseLogger,
@@ -88,6 +88,12 @@ export function buildApp(rt: ServeRuntime): FastifyInstance {
   app.setErrorHandler((err, req, reply) => sendError(rt, err, req, reply))
   app.setNotFoundHandler((req, reply) => {
     void reply.code(404).send({ detail: 'Not Found' })
+  })
+
+  // While shutting down, every answer closes its connection: an idle keep-alive client must not hold
+  // the exit until the deadline.
+  app.addHook('onSend', async (_req, reply) => {
+    if (state.closing) void reply.header('connection', 'close')
   })
 
   app.addHook('onResponse', async (req, reply) => {

@@ -12,7 +12,8 @@ export interface RunningServer {
 
 /** The only place that listens. */
 export async function startHttpServer(rt: ServeRuntime, options: { host: string; port: number }): Promise<RunningServer> {
-  const app = buildApp(rt)
+  const state = { closing: false }
+  const app = buildApp(rt, state)
   await app.listen({ host: options.host, port: options.port })
   const address = app.server.address() as AddressInfo
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
@@ -22,21 +23,29 @@ export async function startHttpServer(rt: ServeRuntime, options: { host: string;
     port: address.port,
     close() {
       closing ??= (async () => {
-        const deadlineMs = rt.config.http.shutdownTimeoutSeconds * 1000
-        let timedOut = false
-        const timer = setTimeout(() => {
-          timedOut = true
-          rt.logger.warn({ deadlineMs }, 'shutdown deadline reached: closing remaining connections')
-          app.server.closeAllConnections()
-        }, Math.max(0, deadlineMs - 500))
-        timer.unref()
-        try {
+        // Leave time inside SHUTDOWN_TIMEOUT_SECONDS for the releasers (pools, Redis) after the drain.
+        const deadlineMs = Math.max(0, rt.config.http.shutdownTimeoutSeconds * 1000 - 1500)
+        state.closing = true
+        let timer: NodeJS.Timeout | undefined
+        const deadline = new Promise<'deadline'>((resolve) => {
+          timer = setTimeout(() => resolve('deadline'), deadlineMs)
+          timer.unref()
+        })
+        const drain = (async () => {
           await app.close()
           await rt.close()
-        } finally {
-          clearTimeout(timer)
+          return 'drained' as const
+        })()
+        drain.catch((err: unknown) => rt.logger.error({ err }, 'shutdown failed'))
+        const outcome = await Promise.race([drain, deadline])
+        clearTimeout(timer)
+        if (outcome === 'deadline') {
+          // Whatever could not commit by now was never acknowledged: stop waiting for it.
+          rt.logger.warn({ deadlineMs }, 'shutdown deadline reached: closing remaining connections; unflushed items were not acknowledged')
+          app.server.closeAllConnections()
+          return { graceful: false }
         }
-        return { graceful: !timedOut }
+        return { graceful: true }
       })()
       return closing
     },
