@@ -3,7 +3,9 @@ import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
+import { AUTH_CACHE_TTL_MS } from '../../src/lib/app/authenticate.js'
 import { IngestService } from '../../src/lib/app/ingest/ingest-service.js'
+import { createKey, revokeKey } from '../../src/lib/app/keys.js'
 import { createMetrics } from '../../src/lib/app/metrics.js'
 import { DEMO_DEVICE, DEMO_SENSOR, engineList, type Harness, packet, startHarness } from '../helpers/http-harness.js'
 
@@ -196,6 +198,18 @@ describe.each(engines)('HTTP ingest on %s', (engine) => {
     const otherDevice = await post({ ...body, device_uuid: '11111111-2222-4333-8444-555555555555' })
     expect(otherDevice.statusCode).toBe(401)
     bodies.add(otherDevice.body)
+    // A revoked key and an expired key answer the same (after the auth cache's revocation window).
+    const revoked = await createKey(h.ctx, { device: DEMO_DEVICE })
+    const expiring = await createKey(h.ctx, { device: DEMO_DEVICE, expiresIn: 60 })
+    expect((await send({ 'x-device-key': revoked.key })).statusCode).toBe(200)
+    expect((await send({ 'x-device-key': expiring.key })).statusCode).toBe(200)
+    await revokeKey(h.ctx, revoked.kid)
+    h.clock.advance(AUTH_CACHE_TTL_MS + 61_000)
+    for (const key of [revoked.key, expiring.key]) {
+      const r = await send({ 'x-device-key': key })
+      expect(r.statusCode).toBe(401)
+      bodies.add(r.body)
+    }
     expect([...bodies]).toEqual(['{"detail":"Invalid API key"}'])
     // The correct global key is accepted on packets (LEGACY_API_KEY_ALLOWED defaults to true).
     const legacy = await h.app.inject({ method: 'POST', url: '/ingest/packets', headers: { 'content-type': 'application/json', 'x-api-key': 'test-global-key' }, payload: JSON.stringify(body) })
