@@ -1,4 +1,4 @@
-import { decodeRuleState, evaluateReading, initialRuleState, type Effect, type Reason, type RuleState } from '../../domain/rules/index.js'
+import { decodeRuleState, evaluateReading, initialRuleState, type Effect, type Reason, type ReadingClass, type RuleState, type SensorRules } from '../../domain/rules/index.js'
 import { DuplicateKeyError, type EffectWrite, type IngestStore, type LatestWrite, type ReadingRow, type StateWrite } from '../../ports/ingest-store.js'
 import type { ItemOutcome, ReadingItem } from './items.js'
 import type { RulesCache } from './rules-cache.js'
@@ -12,13 +12,20 @@ export interface FlushResult {
   outcomes: ItemOutcome[]
   /** Alerts opened by this flush (for the optional legacy push after commit). */
   openedAlerts: number[]
-  /** Clean readings, for the ML stream after commit. */
-  stored: Array<{ item: ReadingItem; classification: string }>
 }
 
 const readingTime = (item: ReadingItem): number => item.deviceTime ?? item.ingestTime
 
 const CLEAN_REASONS = '[{"code":"CLEAN"}]'
+
+// Outcomes are read-only once made: one shared object per kind instead of one per reading.
+const STORED: Record<ReadingClass, ItemOutcome> = {
+  ALERT: Object.freeze({ status: 'stored', classification: 'ALERT' }),
+  WARNING: Object.freeze({ status: 'stored', classification: 'WARNING' }),
+  ML_PREDICTION: Object.freeze({ status: 'stored', classification: 'ML_PREDICTION' }),
+}
+const STORED_SP: ItemOutcome = Object.freeze({ status: 'stored', classification: 'SP_HANDLED' })
+const UNKNOWN_SENSOR: ItemOutcome = Object.freeze({ status: 'rejected', code: 'UNKNOWN_SENSOR' })
 
 /** Reason codes as stored JSON; the clean case (nearly every reading) is a constant. */
 function reasonsJson(reasons: readonly Reason[]): string {
@@ -94,30 +101,35 @@ async function flushOnce(store: IngestStore, items: readonly ReadingItem[], opti
     const rules = options.rulesCache ? await options.rulesCache.get(sensorIds, (missing) => tx.loadRules(missing)) : await tx.loadRules(sensorIds)
     const order = timeOrder(items, outcomes)
 
-    const states = new Map<number, { before: RuleState; now: RuleState }>()
+    type SensorRun = { before: RuleState; now: RuleState; latest: LatestWrite | null }
+    const states = new Map<number, SensorRun>()
     const rows: ReadingRow[] = []
     const effects: EffectWrite[] = []
-    const latest = new Map<number, LatestWrite>()
-    const stored: FlushResult['stored'] = []
+    // `order` groups each sensor's readings together: look its rules and state up once per group.
+    let currentId = -1
+    let sensorRules: SensorRules | undefined
+    let st: SensorRun | undefined
     for (const index of order) {
       const item = items[index] as ReadingItem
-      const sensorRules = rules.get(item.sensorId)
+      if (item.sensorId !== currentId) {
+        currentId = item.sensorId
+        sensorRules = rules.get(currentId)
+        st = undefined
+        if (sensorRules && !store.classifiesItself) {
+          const before = decodeRuleState(rawStates.get(currentId)) ?? initialRuleState()
+          st = { before, now: before, latest: null }
+          states.set(currentId, st)
+        }
+      }
       if (!sensorRules) {
-        outcomes[index] = { status: 'rejected', code: 'UNKNOWN_SENSOR' }
+        outcomes[index] = UNKNOWN_SENSOR
         continue
       }
-      if (store.classifiesItself) {
+      if (!st) {
         // The legacy procedure classifies and writes alerts/events itself (IOT_MSSQL_PROCEDURE=1).
         rows.push({ sensorId: item.sensorId, value: item.value, ingestTime: item.ingestTime, deviceTime: item.deviceTime, dedupKey: item.dedupKey, sequence: item.sequence, classification: 'SP_HANDLED', reasons: '[]', transport: item.transport })
-        outcomes[index] = { status: 'stored', classification: 'SP_HANDLED' }
-        stored.push({ item, classification: 'SP_HANDLED' })
+        outcomes[index] = STORED_SP
         continue
-      }
-      let st = states.get(item.sensorId)
-      if (!st) {
-        const before = decodeRuleState(rawStates.get(item.sensorId)) ?? initialRuleState()
-        st = { before, now: before }
-        states.set(item.sensorId, st)
       }
       const time = readingTime(item)
       const ev = evaluateReading(sensorRules, st.now, { value: item.value, time }, { staleAfterMs: options.staleAfterMs, mode: item.backfill ? 'backfill' : 'live', alerts: item.alerts })
@@ -134,16 +146,14 @@ async function flushOnce(store: IngestStore, items: readonly ReadingItem[], opti
         transport: item.transport,
       })
       for (const effect of ev.effects as readonly Effect[]) effects.push({ sensorId: item.sensorId, deviceId: sensorRules.deviceId, effect })
-      const prev = latest.get(item.sensorId)
-      if (!prev || prev.time <= time) latest.set(item.sensorId, { sensorId: item.sensorId, value: item.value, time })
-      outcomes[index] = { status: 'stored', classification: ev.classification }
-      stored.push({ item, classification: ev.classification })
+      if (!st.latest || st.latest.time <= time) st.latest = { sensorId: item.sensorId, value: item.value, time }
+      outcomes[index] = STORED[ev.classification]
     }
 
     if (bulk && tx.bulkInsertReadings) await tx.bulkInsertReadings(rows)
     else await tx.insertReadings(rows)
     const openedAlerts = effects.length > 0 ? await tx.applyEffects(effects) : []
-    await tx.moveLatest([...latest.values()])
+    await tx.moveLatest([...states.values()].flatMap((r) => (r.latest ? [r.latest] : [])))
     const writes: StateWrite[] = []
     for (const [sensorId, { before, now }] of states) {
       if (now === before) continue
@@ -157,6 +167,6 @@ async function flushOnce(store: IngestStore, items: readonly ReadingItem[], opti
       })
     }
     await tx.saveStates(writes)
-    return { outcomes, openedAlerts, stored }
+    return { outcomes, openedAlerts }
   })
 }

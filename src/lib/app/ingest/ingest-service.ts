@@ -326,12 +326,16 @@ export class IngestService {
     const ingestedTs = now / 1000
     const backfill = input.backfill ?? false
     const alerts = input.alerts ?? false
-    const resolved = await this.resolver.resolveUuids(input.readings.map((r) => ({ deviceUuid: input.deviceUuid, sensorUuid: r.sensorUuid })))
+    // One lookup per distinct sensor of the packet, not per reading.
+    const sensorUuids = [...new Set(input.readings.map((r) => r.sensorUuid))]
+    const byPair = await this.resolver.resolveUuids(sensorUuids.map((sensorUuid) => ({ deviceUuid: input.deviceUuid, sensorUuid })))
+    const resolved = new Map<string, SensorInfo | null>()
+    for (const u of sensorUuids) resolved.set(u, byPair.get(`${input.deviceUuid}|${u}`) ?? null)
     const unknown: string[] = []
     const early = new Map<number, ItemOutcome>()
     const items: Array<{ index: number; item: ReadingItem }> = []
     input.readings.forEach((r, index) => {
-      const info = resolved.get(`${input.deviceUuid}|${r.sensorUuid}`) ?? null
+      const info = resolved.get(r.sensorUuid) ?? null
       if (!info) {
         unknown.push(r.sensorUuid)
         early.set(index, { status: 'rejected', code: 'UNKNOWN_SENSOR' })

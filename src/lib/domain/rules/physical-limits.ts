@@ -44,9 +44,16 @@ const SUSPICIOUS_ZERO_EPSILON = 1e-6
 /** Trimmed, lower-cased sensor type; `null` for a missing or blank type. */
 export function normaliseSensorType(sensorType: string | null | undefined): string | null {
   if (sensorType === null || sensorType === undefined) return null
-  const normalised = sensorType.trim().toLowerCase()
-  return normalised === '' ? null : normalised
+  // Called for every reading; the distinct types are few.
+  const known = NORMALISED.get(sensorType)
+  if (known !== undefined) return known
+  const trimmed = sensorType.trim().toLowerCase()
+  const normalised = trimmed === '' ? null : trimmed
+  if (NORMALISED.size < 1024) NORMALISED.set(sensorType, normalised)
+  return normalised
 }
+
+const NORMALISED = new Map<string, string | null>()
 
 // Object.hasOwn keeps types such as "constructor" or "__proto__" from matching Object.prototype.
 function lookup<T>(table: Readonly<Record<string, T>>, sensorType: string | null | undefined): T | undefined {
