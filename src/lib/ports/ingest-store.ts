@@ -74,6 +74,8 @@ export interface IngestTx {
   bulkInsertReadings?(rows: readonly ReadingRow[]): Promise<void>
   moveLatest(rows: readonly LatestWrite[]): Promise<void>
   saveStates(states: readonly StateWrite[]): Promise<void>
+  /** moveLatest and saveStates together, when the engine can do both in one round trip. */
+  saveProgress?(latest: readonly LatestWrite[], states: readonly StateWrite[]): Promise<void>
   /** Alerts, DELTA_SPIKE events and notifications, in order. Returns the ids of the alerts it opened. */
   applyEffects(effects: readonly EffectWrite[]): Promise<number[]>
 }

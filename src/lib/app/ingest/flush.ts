@@ -153,7 +153,7 @@ async function flushOnce(store: IngestStore, items: readonly ReadingItem[], opti
     if (bulk && tx.bulkInsertReadings) await tx.bulkInsertReadings(rows)
     else await tx.insertReadings(rows)
     const openedAlerts = effects.length > 0 ? await tx.applyEffects(effects) : []
-    await tx.moveLatest([...states.values()].flatMap((r) => (r.latest ? [r.latest] : [])))
+    const latest = [...states.values()].flatMap((r) => (r.latest ? [r.latest] : []))
     const writes: StateWrite[] = []
     for (const [sensorId, { before, now }] of states) {
       if (now === before) continue
@@ -166,7 +166,11 @@ async function flushOnce(store: IngestStore, items: readonly ReadingItem[], opti
         changed: now.operationalState !== before.operationalState || now.validReadingsCount !== before.validReadingsCount,
       })
     }
-    await tx.saveStates(writes)
+    if (tx.saveProgress) await tx.saveProgress(latest, writes)
+    else {
+      await tx.moveLatest(latest)
+      await tx.saveStates(writes)
+    }
     return { outcomes, openedAlerts }
   })
 }

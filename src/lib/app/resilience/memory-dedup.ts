@@ -22,10 +22,14 @@ export function createMemoryDedupFilter(options: { ttlMs: number; maxEntries?: n
       // Insertion order is close enough to age order: re-remembering a key only extends its expiry.
       const expires = options.clock.now() + options.ttlMs
       for (const k of keys) entries.set(k, expires)
-      while (entries.size > max) {
-        const oldest = entries.keys().next().value
-        if (oldest === undefined) break
-        entries.delete(oldest)
+      // Evict a tenth at once in one pass: deleting from the front one by one leaves holes that every
+      // later `keys()` walk would step over again.
+      if (entries.size > max) {
+        let n = entries.size - max + Math.floor(max / 10)
+        for (const k of entries.keys()) {
+          entries.delete(k)
+          if (--n <= 0) break
+        }
       }
     },
   }

@@ -9,10 +9,31 @@ import { createSqlIngestTx, createSqlSensorDirectory } from '../sql/ingest-tx.js
 import { toJson, toNumber } from '../sql/row.js'
 import type { PgPool } from './pool.js'
 
-// Rule-state rows are created if missing, then locked in id order (concurrent flushes of the same
-// sensors, from this or another replica, serialise here; different sensors do not contend).
-const ENSURE_STATES = `INSERT INTO sensor_rule_state (sensor_id, state) SELECT id, '{}'::jsonb FROM unnest(?::bigint[]) AS t(id) ORDER BY id ON CONFLICT (sensor_id) DO NOTHING`
-const LOCK_STATES = `SELECT sensor_id, state FROM sensor_rule_state WHERE sensor_id = ANY(?::bigint[]) ORDER BY sensor_id FOR UPDATE`
+// Rule-state rows are created if missing and the existing ones locked in id order, in one round trip
+// (concurrent flushes of the same sensors, from this or another replica, serialise here; different
+// sensors do not contend). Rows the CTE inserts are not visible to the outer SELECT but are this
+// transaction's own: a sensor missing from the result has the initial state.
+const LOCK_STATES = `WITH created AS (
+    INSERT INTO sensor_rule_state (sensor_id, state) SELECT id, '{}'::jsonb FROM unnest(?::bigint[]) AS t(id) ORDER BY id
+    ON CONFLICT (sensor_id) DO NOTHING RETURNING sensor_id)
+  SELECT sensor_id, state FROM sensor_rule_state WHERE sensor_id = ANY(?::bigint[]) ORDER BY sensor_id FOR UPDATE`
+
+// The latest readings, the rule states and the legacy sensor state columns in one round trip.
+const SAVE_PROGRESS = `WITH latest AS (
+    INSERT INTO sensor_readings_latest (sensor_id, latest_value, latest_timestamp)
+    SELECT l.sensor_id, l.v, l.t FROM jsonb_to_recordset(?::jsonb) AS l(sensor_id bigint, v float8, t timestamptz)
+    ON CONFLICT (sensor_id) DO UPDATE SET latest_value = EXCLUDED.latest_value, latest_timestamp = EXCLUDED.latest_timestamp
+    WHERE sensor_readings_latest.latest_timestamp <= EXCLUDED.latest_timestamp
+    RETURNING 1),
+  states AS (
+    UPDATE sensor_rule_state s SET state = u.state, updated_at = now()
+    FROM jsonb_to_recordset(?::jsonb) AS u(sensor_id bigint, state jsonb) WHERE s.sensor_id = u.sensor_id
+    RETURNING 1),
+  legacy AS (
+    UPDATE sensors s SET operational_state = u.st, valid_readings_count = u.n, state_changed_at = u.at
+    FROM jsonb_to_recordset(?::jsonb) AS u(id bigint, st text, n int, at timestamptz) WHERE s.id = u.id
+    RETURNING 1)
+  SELECT (SELECT count(*) FROM latest) AS latest, (SELECT count(*) FROM states) AS states, (SELECT count(*) FROM legacy) AS legacy`
 
 const EXISTING_KEYS = `SELECT r.sensor_id, r.dedup_key FROM sensor_readings r
   JOIN unnest(?::bigint[], ?::text[]) AS k(sensor_id, dedup_key) ON r.sensor_id = k.sensor_id AND r.dedup_key = k.dedup_key`
@@ -72,10 +93,16 @@ function pgIngestTx(client: pg.PoolClient, tx: SqlExecutor): IngestTx {
     ...createSqlIngestTx(tx),
     async lockSensors(ids) {
       const sorted = [...new Set(ids)].sort((a, b) => a - b)
-      await tx.run(ENSURE_STATES, [sorted])
       const out = new Map<number, unknown>()
-      for (const r of await tx.all(LOCK_STATES, [sorted])) out.set(toNumber(r['sensor_id']), toJson(r['state']))
+      for (const r of await tx.all(LOCK_STATES, [sorted, sorted])) out.set(toNumber(r['sensor_id']), toJson(r['state']))
       return out
+    },
+    async saveProgress(latest: readonly LatestWrite[], states: readonly StateWrite[]) {
+      if (latest.length === 0 && states.length === 0) return
+      const latestJson = `[${latest.map((l) => `{"sensor_id":${l.sensorId},"v":${JSON.stringify(l.value)},"t":"${new Date(l.time).toISOString()}"}`).join(',')}]`
+      const statesJson = `[${states.map((s) => `{"sensor_id":${s.sensorId},"state":${s.state}}`).join(',')}]`
+      const legacyJson = JSON.stringify(states.filter((s) => s.changed).map((s) => ({ id: s.sensorId, st: s.operationalState, n: s.validReadingsCount, at: iso(s.stateChangedAt) })))
+      await tx.all(SAVE_PROGRESS, [latestJson, statesJson, legacyJson])
     },
     async existingDedupKeys(pairs) {
       const found = new Set<string>()
