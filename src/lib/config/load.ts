@@ -249,6 +249,7 @@ export function loadConfig(input: LoadConfigInput): LoadedConfig {
       batchMaxSize: get<number>('BATCH_MAX_SIZE'),
       bufferSize: get<number>('BATCH_BUFFER_SIZE'),
       flushIntervalMs: get<number>('BATCH_FLUSH_INTERVAL') * 1000,
+      flushConcurrency: get<number>('BATCH_FLUSH_CONCURRENCY'),
       maxFutureSkewSeconds: get<number>('MAX_FUTURE_SKEW_SECONDS'),
       maxAgeDays: get<number>('MAX_AGE_DAYS'),
       staleAfterSeconds: get<number>('STALE_AFTER_SECONDS'),

@@ -49,6 +49,8 @@ export interface Config {
     batchMaxSize: number
     bufferSize: number
     flushIntervalMs: number
+    /** 0: the engine's default. */
+    flushConcurrency: number
     maxFutureSkewSeconds: number
     maxAgeDays: number
     staleAfterSeconds: number

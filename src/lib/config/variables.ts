@@ -85,6 +85,7 @@ export const VARIABLES = {
   // --- ingest path ---
   BATCH_MAX_SIZE: { kind: int(1, 1_000_000), default: '10000', group: 'ingest', description: 'most items in one group-commit flush' },
   BATCH_BUFFER_SIZE: { kind: int(1, 10_000_000), default: '200000', group: 'ingest', description: 'most items queued for commit; beyond it HTTP answers 503 + Retry-After' },
+  BATCH_FLUSH_CONCURRENCY: { kind: int(0, 16), default: '0', group: 'ingest', description: 'flushes that may run at once on separate connections (0: the engine default, 3 on PostgreSQL, 1 elsewhere)' },
   BATCH_FLUSH_INTERVAL: { kind: num(0, 60), default: '0', group: 'ingest', description: 'seconds a flush may linger for more items (0: flush as soon as the previous flush ended)' },
   MAX_FUTURE_SKEW_SECONDS: { kind: num(0), default: '300', group: 'ingest', description: 'live readings more than this ahead of the server clock are rejected' },
   MAX_AGE_DAYS: { kind: num(0), default: '30', group: 'ingest', description: 'live readings older than this are rejected (backfill exempt)' },

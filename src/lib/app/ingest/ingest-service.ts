@@ -147,7 +147,7 @@ export class IngestService {
     })
     this.rulesCache = new RulesCache(clock, 5_000)
     this.committer = new GroupCommitter<ReadingItem, ItemOutcome>({
-      concurrency: store.flushConcurrency ?? 1,
+      concurrency: config.ingest.flushConcurrency > 0 ? config.ingest.flushConcurrency : (store.flushConcurrency ?? 1),
       maxBatch: config.ingest.batchMaxSize,
       maxQueued: config.ingest.bufferSize,
       lingerMs: config.ingest.flushIntervalMs,

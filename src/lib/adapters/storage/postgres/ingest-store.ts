@@ -141,12 +141,12 @@ function pgIngestTx(client: pg.PoolClient, tx: SqlExecutor): IngestTx {
 
 /**
  * The PostgreSQL write path: a handful of statements per flush whatever its size (COPY for the
- * readings), and two flushes at once on separate connections so Node and PostgreSQL work in parallel.
+ * readings), and three flushes at once on separate connections so Node and PostgreSQL work in parallel.
  */
 export function createPostgresIngestStore(pool: PgPool): IngestStore {
   return {
     sensors: createSqlSensorDirectory(pool),
-    flushConcurrency: 2,
+    flushConcurrency: 3,
     transaction: (fn) => pool.clientTransaction((client, tx) => fn(pgIngestTx(client, tx))),
   }
 }
