@@ -1,4 +1,4 @@
-import { decodeRuleState, evaluateReading, initialRuleState, type Effect, type Reason, type ReadingClass, type RuleState, type SensorRules } from '../../domain/rules/index.js'
+import { cloneRuleState, decodeRuleState, evaluateReadingInPlace, initialRuleState, type Effect, type Reason, type ReadingClass, type RuleState, type SensorRules } from '../../domain/rules/index.js'
 import { DuplicateKeyError, type EffectWrite, type IngestStore, type LatestWrite, type ReadingRow, type StateWrite } from '../../ports/ingest-store.js'
 import type { ItemOutcome, ReadingItem } from './items.js'
 import type { RulesCache } from './rules-cache.js'
@@ -117,7 +117,8 @@ async function flushOnce(store: IngestStore, items: readonly ReadingItem[], opti
         st = undefined
         if (sensorRules && !store.classifiesItself) {
           const before = decodeRuleState(rawStates.get(currentId)) ?? initialRuleState()
-          st = { before, now: before, latest: null }
+          // One copy per sensor per flush; the readings then advance it in place.
+          st = { before, now: cloneRuleState(before), latest: null }
           states.set(currentId, st)
         }
       }
@@ -132,8 +133,7 @@ async function flushOnce(store: IngestStore, items: readonly ReadingItem[], opti
         continue
       }
       const time = readingTime(item)
-      const ev = evaluateReading(sensorRules, st.now, { value: item.value, time }, { staleAfterMs: options.staleAfterMs, mode: item.backfill ? 'backfill' : 'live', alerts: item.alerts })
-      st.now = ev.state
+      const ev = evaluateReadingInPlace(sensorRules, st.now, { value: item.value, time }, { staleAfterMs: options.staleAfterMs, mode: item.backfill ? 'backfill' : 'live', alerts: item.alerts })
       rows.push({
         sensorId: item.sensorId,
         value: item.value,
@@ -156,7 +156,6 @@ async function flushOnce(store: IngestStore, items: readonly ReadingItem[], opti
     const latest = [...states.values()].flatMap((r) => (r.latest ? [r.latest] : []))
     const writes: StateWrite[] = []
     for (const [sensorId, { before, now }] of states) {
-      if (now === before) continue
       writes.push({
         sensorId,
         state: JSON.stringify(now),

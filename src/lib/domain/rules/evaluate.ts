@@ -209,11 +209,21 @@ export function evaluateReading(
   return result
 }
 
-function evaluateLive(rules: SensorRules, input: RuleState, reading: ReadingInput, options: EvaluateOptions): Evaluation {
+/**
+ * Like {@link evaluateReading}, but advances `state` itself instead of returning a copy: for a caller
+ * that owns the state and evaluates many readings of one sensor in a row (a flush), one copy per
+ * sensor instead of one per reading. Backfill without `alerts` still leaves the state untouched.
+ */
+export function evaluateReadingInPlace(rules: SensorRules, state: RuleState, reading: ReadingInput, options: EvaluateOptions): Evaluation {
+  if (options.mode === 'backfill' && !options.alerts) return evaluateReading(rules, state, reading, options)
+  return evaluateLive(rules, state, reading, options, true)
+}
+
+function evaluateLive(rules: SensorRules, input: RuleState, reading: ReadingInput, options: EvaluateOptions, inPlace = false): Evaluation {
   // -0 would come back from JSON (the state row, reasons, effects) as 0, so it never enters them.
   const value = reading.value === 0 ? 0 : reading.value
   const { time } = reading
-  const state = cloneRuleState(input)
+  const state = inPlace ? input : cloneRuleState(input)
   const reasons: Reason[] = []
   const effects: Effect[] = []
 

@@ -56,6 +56,7 @@ export {
   DEFAULT_STALE_AFTER_MS,
   cloneRuleState,
   evaluateReading,
+  evaluateReadingInPlace,
   measureDelta,
   violatesThreshold,
 } from './evaluate.js'
