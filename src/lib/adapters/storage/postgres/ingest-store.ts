@@ -17,6 +17,8 @@ const LOCK_STATES = `WITH created AS (
     INSERT INTO sensor_rule_state (sensor_id, state) SELECT id, '{}'::jsonb FROM unnest(?::bigint[]) AS t(id) ORDER BY id
     ON CONFLICT (sensor_id) DO NOTHING RETURNING sensor_id)
   SELECT sensor_id, state FROM sensor_rule_state WHERE sensor_id = ANY(?::bigint[]) ORDER BY sensor_id FOR UPDATE`
+// Sensors whose rule-state row this process has already seen need only the lock.
+const LOCK_KNOWN_STATES = `SELECT sensor_id, state FROM sensor_rule_state WHERE sensor_id = ANY(?::bigint[]) ORDER BY sensor_id FOR UPDATE`
 
 // The latest readings, the rule states and the legacy sensor state columns in one round trip.
 const SAVE_PROGRESS = `WITH latest AS (
@@ -26,8 +28,9 @@ const SAVE_PROGRESS = `WITH latest AS (
     WHERE sensor_readings_latest.latest_timestamp <= EXCLUDED.latest_timestamp
     RETURNING 1),
   states AS (
-    UPDATE sensor_rule_state s SET state = u.state, updated_at = now()
-    FROM jsonb_to_recordset(?::jsonb) AS u(sensor_id bigint, state jsonb) WHERE s.sensor_id = u.sensor_id
+    INSERT INTO sensor_rule_state (sensor_id, state, updated_at)
+    SELECT u.sensor_id, u.state, now() FROM jsonb_to_recordset(?::jsonb) AS u(sensor_id bigint, state jsonb)
+    ON CONFLICT (sensor_id) DO UPDATE SET state = EXCLUDED.state, updated_at = EXCLUDED.updated_at
     RETURNING 1),
   legacy AS (
     UPDATE sensors s SET operational_state = u.st, valid_readings_count = u.n, state_changed_at = u.at
@@ -87,14 +90,20 @@ const SAVE_SENSOR_STATES = `UPDATE sensors s SET operational_state = u.st, valid
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString())
 
-function pgIngestTx(client: pg.PoolClient, tx: SqlExecutor): IngestTx {
+function pgIngestTx(client: pg.PoolClient, tx: SqlExecutor, known: Set<number>): IngestTx {
   return {
     bulkInsertReadings: (rows) => (rows.length === 0 ? Promise.resolve() : copyReadings(client, rows)),
     ...createSqlIngestTx(tx),
     async lockSensors(ids) {
       const sorted = [...new Set(ids)].sort((a, b) => a - b)
+      const fresh = sorted.filter((id) => !known.has(id))
       const out = new Map<number, unknown>()
-      for (const r of await tx.all(LOCK_STATES, [sorted, sorted])) out.set(toNumber(r['sensor_id']), toJson(r['state']))
+      const rows = fresh.length === 0 ? await tx.all(LOCK_KNOWN_STATES, [sorted]) : await tx.all(LOCK_STATES, [fresh, sorted])
+      for (const r of rows) out.set(toNumber(r['sensor_id']), toJson(r['state']))
+      // Remembered only once the rows surely exist (the rows this statement created commit with it);
+      // a row deleted behind our back is recreated by the state upsert of saveProgress.
+      for (const id of fresh) if (out.has(id)) known.add(id)
+      if (known.size > 200_000) known.clear()
       return out
     },
     async saveProgress(latest: readonly LatestWrite[], states: readonly StateWrite[]) {
@@ -144,9 +153,10 @@ function pgIngestTx(client: pg.PoolClient, tx: SqlExecutor): IngestTx {
  * readings), and three flushes at once on separate connections so Node and PostgreSQL work in parallel.
  */
 export function createPostgresIngestStore(pool: PgPool): IngestStore {
+  const known = new Set<number>()
   return {
     sensors: createSqlSensorDirectory(pool),
     flushConcurrency: 3,
-    transaction: (fn) => pool.clientTransaction((client, tx) => fn(pgIngestTx(client, tx))),
+    transaction: (fn) => pool.clientTransaction((client, tx) => fn(pgIngestTx(client, tx, known))),
   }
 }
