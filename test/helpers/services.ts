@@ -65,3 +65,24 @@ export function tempDir(prefix = 'ingest-test-'): { path: string; remove: () => 
   const path = mkdtempSync(join(tmpdir(), prefix))
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) }
 }
+
+let redisUp: Promise<boolean> | undefined
+
+/** Whether Redis tests run. With CI=true a missing Redis is a failure, never a skip. */
+export async function redisAvailable(): Promise<boolean> {
+  redisUp ??= (async () => {
+    const { createRedisClient } = await import('../../src/lib/adapters/redis/client.js')
+    const probe = createRedisClient(REDIS_URL, { keyPrefix: '', connectTimeoutMs: 1000 })
+    try {
+      await probe.connect()
+      return (await probe.ping()) === 'PONG'
+    } catch {
+      return false
+    } finally {
+      probe.disconnect()
+    }
+  })()
+  const up = await redisUp
+  if (!up && IN_CI) throw new Error(`Redis is required in CI but ${REDIS_URL} is not reachable`)
+  return up
+}
