@@ -1,12 +1,8 @@
 import { SchemaBehindError } from '../../../errors/index.js'
 import type { Database } from '../../../ports/storage.js'
 import { loadMigrationFiles } from '../sql/migration-files.js'
+import { sharedSqlStores } from '../sql/shared-stores.js'
 import { createSqlMigrator } from '../sql/migrator.js'
-import { createSqlIdempotencyStore } from '../sql/idempotency-store.js'
-import { createSqlJobRunStore } from '../sql/job-run-store.js'
-import { createSqlKeyStore } from '../sql/key-store.js'
-import { createSqlRegistryStore } from '../sql/registry-store.js'
-import { createSqlStatusStore } from '../sql/status-store.js'
 import { createPostgresIngestStore } from './ingest-store.js'
 import { PgPool, type PgPoolOptions } from './pool.js'
 
@@ -43,11 +39,7 @@ export function openPostgresDatabase(options: PgPoolOptions): PostgresDatabase {
     capabilities: { bulkCopy: true, multiProcess: true },
     pool,
     migrator,
-    registry: createSqlRegistryStore(pool),
-    status: createSqlStatusStore(pool),
-    idempotency: createSqlIdempotencyStore(pool),
-    keys: createSqlKeyStore(pool),
-    jobRuns: createSqlJobRunStore(pool),
+    ...sharedSqlStores(pool),
     ingest: createPostgresIngestStore(pool),
     ping: async () => {
       await pool.all('SELECT 1')

@@ -1,12 +1,8 @@
 import { SchemaBehindError } from '../../../errors/index.js'
 import type { Database } from '../../../ports/storage.js'
 import { loadMigrationFiles } from '../sql/migration-files.js'
+import { sharedSqlStores } from '../sql/shared-stores.js'
 import { createSqlMigrator } from '../sql/migrator.js'
-import { createSqlIdempotencyStore } from '../sql/idempotency-store.js'
-import { createSqlJobRunStore } from '../sql/job-run-store.js'
-import { createSqlKeyStore } from '../sql/key-store.js'
-import { createSqlRegistryStore } from '../sql/registry-store.js'
-import { createSqlStatusStore } from '../sql/status-store.js'
 import { createSqliteIngestStore } from './ingest-store.js'
 import { SqliteConnection, type OpenSqliteOptions } from './connection.js'
 
@@ -39,11 +35,7 @@ export function openSqliteDatabase(options: OpenSqliteOptions): SqliteDatabase {
     capabilities: { bulkCopy: false, multiProcess: true },
     connection,
     migrator,
-    registry: createSqlRegistryStore(connection),
-    status: createSqlStatusStore(connection),
-    idempotency: createSqlIdempotencyStore(connection),
-    keys: createSqlKeyStore(connection),
-    jobRuns: createSqlJobRunStore(connection),
+    ...sharedSqlStores(connection),
     ingest: createSqliteIngestStore(connection),
     ping: async () => {
       await connection.all('SELECT 1')

@@ -2,11 +2,7 @@ import type { SqlServerConfig } from '../../../config/index.js'
 import { SchemaBehindError, UserError } from '../../../errors/index.js'
 import type { Database } from '../../../ports/storage.js'
 import { loadMigrationFiles } from '../sql/migration-files.js'
-import { createSqlIdempotencyStore } from '../sql/idempotency-store.js'
-import { createSqlJobRunStore } from '../sql/job-run-store.js'
-import { createSqlKeyStore } from '../sql/key-store.js'
-import { createSqlRegistryStore } from '../sql/registry-store.js'
-import { createSqlStatusStore } from '../sql/status-store.js'
+import { sharedSqlStores } from '../sql/shared-stores.js'
 import { describeMssqlTarget, MssqlPool } from './connection.js'
 import { createSqlServerIngestStore, PROCEDURE_NAME, type SqlServerIngestStore } from './ingest-store.js'
 import { createMssqlMigrator } from './migrator.js'
@@ -35,11 +31,7 @@ export function openSqlServerDatabase(config: SqlServerConfig, options: SqlServe
     capabilities: { bulkCopy: false, multiProcess: true },
     pool,
     migrator,
-    registry: createSqlRegistryStore(pool),
-    status: createSqlStatusStore(pool),
-    idempotency: createSqlIdempotencyStore(pool),
-    keys: createSqlKeyStore(pool),
-    jobRuns: createSqlJobRunStore(pool),
+    ...sharedSqlStores(pool),
     ingest: createSqlServerIngestStore(pool, { useProcedure: config.useProcedure }),
     ping: async () => {
       await pool.all('SELECT 1 AS ok')
