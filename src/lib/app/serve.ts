@@ -9,6 +9,8 @@ import { createMetrics, type Metrics } from './metrics.js'
 import { openDlq, replayThroughIngest } from './dlq.js'
 import { createRateLimiter, type RateLimiter } from './rate-limit/rate-limiter.js'
 import { AutoReplayer } from './resilience/auto-replay.js'
+import type { CircuitBreaker } from './resilience/circuit-breaker.js'
+import { createStoreBreaker } from './resilience/store-breaker.js'
 import { createMemoryDedupFilter, layerDedupFilters } from './resilience/memory-dedup.js'
 import type { DedupFilter } from '../ports/dedup-filter.js'
 import type { RateLimitStore } from '../ports/rate-limit-store.js'
@@ -39,6 +41,8 @@ export interface ServeRuntime {
   readonly auth: HttpAuth
   readonly rateLimiter: RateLimiter
   readonly diagnostics: Diagnostics
+  /** The universal store's breaker (the IoT one when both stores are one database). */
+  readonly universalBreaker: CircuitBreaker
   readonly startedAt: number
   /** `/resilience/health`: dedup, DLQ, breaker, Redis and replay state. */
   resilienceHealth(): Promise<Record<string, unknown>>
@@ -80,7 +84,9 @@ export async function createServeRuntime(ctx: AppContext, options: ServeRuntimeO
   const dlq = config.dlq.enabled ? await openDlq(ctx) : undefined
   if (dlq) releasers.push(() => dlq.close())
   let replayer: AutoReplayer | undefined
-  const ingest = new IngestService({ config, logger: ctx.logger, clock: ctx.clock, store: ctx.iot.ingest, metrics, diagnostics, dedup, ...(dlq ? { dlq } : {}), onBreakerClosed: () => replayer?.trigger() })
+  const iotBreaker = createStoreBreaker({ store: 'iot', config, clock: ctx.clock, logger: ctx.logger, metrics, onClosed: () => replayer?.trigger() })
+  const universalBreaker = ctx.universal === ctx.iot ? iotBreaker : createStoreBreaker({ store: 'universal', config, clock: ctx.clock, logger: ctx.logger, metrics })
+  const ingest = new IngestService({ breaker: iotBreaker, config, logger: ctx.logger, clock: ctx.clock, store: ctx.iot.ingest, metrics, diagnostics, dedup, ...(dlq ? { dlq } : {}) })
   if (dlq) {
     // Replays go through a service of their own without a DLQ, so a failing replay never adds a
     // second entry (the original entry's attempts count instead).
@@ -110,6 +116,7 @@ export async function createServeRuntime(ctx: AppContext, options: ServeRuntimeO
     auth,
     rateLimiter,
     diagnostics,
+    universalBreaker,
     startedAt: ctx.clock.now(),
     async resilienceHealth() {
       const c = ingest.counters
@@ -127,6 +134,7 @@ export async function createServeRuntime(ctx: AppContext, options: ServeRuntimeO
             )
           : { enabled: false },
         breaker: ingest.breaker.stats(),
+        breakers: { iot: ingest.breaker.stats(), universal: universalBreaker.stats() },
         replay: replayer?.stats ?? null,
       }
     },

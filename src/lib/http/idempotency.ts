@@ -16,7 +16,15 @@ export async function withIdempotency<T>(rt: ServeRuntime, req: FastifyRequest, 
   const key = Array.isArray(raw) ? raw[0] : raw
   if (key === undefined || key === '') return run()
   if (key.length > 255) return reply.code(400).send({ detail: 'Idempotency-Key is longer than 255 characters' })
-  const store = rt.universal.idempotency
+  // Through the universal store's breaker: an outage there answers 503 fast instead of waiting.
+  const breaker = rt.universalBreaker
+  const idem = rt.universal.idempotency
+  const store = {
+    begin: (...a: Parameters<typeof idem.begin>) => breaker.call(() => idem.begin(...a)),
+    complete: (...a: Parameters<typeof idem.complete>) => breaker.call(() => idem.complete(...a)),
+    abandon: (...a: Parameters<typeof idem.abandon>) => breaker.call(() => idem.abandon(...a)),
+    prune: (...a: Parameters<typeof idem.prune>) => breaker.call(() => idem.prune(...a)),
+  }
   const now = rt.clock.now()
   const scope = createHash('sha256').update(principal).digest('hex').slice(0, 32)
   const hash = createHash('sha256').update(`${req.method} ${req.url}\n${JSON.stringify(req.body)}`).digest('hex')

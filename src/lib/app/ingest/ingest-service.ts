@@ -8,9 +8,10 @@ import type { DedupFilter } from '../../ports/dedup-filter.js'
 import type { IngestStore, SensorInfo } from '../../ports/ingest-store.js'
 import { GroupCommitter } from '../group-commit.js'
 import type { Metrics } from '../metrics.js'
-import { BreakerOpenError, CircuitBreaker } from '../resilience/circuit-breaker.js'
+import { BreakerOpenError, type CircuitBreaker } from '../resilience/circuit-breaker.js'
 import { createMemoryDedupFilter } from '../resilience/memory-dedup.js'
 import { retryTransient } from '../resilience/retry.js'
+import { createStoreBreaker } from '../resilience/store-breaker.js'
 import { flushReadings, type FlushResult } from './flush.js'
 import { RulesCache } from './rules-cache.js'
 import { buildDedupKey, filterKeyOf, type ItemOutcome, type ReadingItem, type Receipt, type Transport } from './items.js'
@@ -87,6 +88,8 @@ export interface IngestServiceDeps {
   afterCommit?(result: FlushResult): void
   /** Called when the store breaker closes again (automatic DLQ replay). */
   onBreakerClosed?(): void
+  /** The IoT store's breaker when the caller shares it (serve: also used for the universal store when it is the same database). */
+  breaker?: CircuitBreaker
 }
 
 const BUILT_KEY = /^(\d+):(-|-?\d+\.\d{6}):-?\d+\.\d{6}(:-?\d+)?(#\d+)?$/
@@ -131,20 +134,7 @@ export class IngestService {
     const { config, clock, store, metrics } = deps
     this.resolver = new SensorResolver(store.sensors, clock, { ttlMs: config.resolver.ttlSeconds * 1000, negativeTtlMs: config.resolver.negativeTtlSeconds * 1000 })
     this.dedup = deps.dedup ?? createMemoryDedupFilter({ ttlMs: config.dedup.ttlSeconds * 1000, clock })
-    this.breaker = new CircuitBreaker({
-      name: 'iot-store',
-      enabled: config.breaker.enabled,
-      failureThreshold: config.breaker.failureThreshold,
-      recoveryTimeoutMs: config.breaker.recoveryTimeoutSeconds * 1000,
-      successThreshold: config.breaker.successThreshold,
-      clock,
-      isOutage: (err) => classifyStoreError(err) === 'outage',
-      onStateChange: (from, to) => {
-        deps.logger.warn({ breaker: 'iot-store', from, to }, 'circuit breaker state change')
-        metrics.breakerState.set({ store: 'iot' }, to === 'closed' ? 0 : to === 'half_open' ? 1 : 2)
-        if (to === 'closed') deps.onBreakerClosed?.()
-      },
-    })
+    this.breaker = deps.breaker ?? createStoreBreaker({ store: 'iot', config, clock, logger: deps.logger, metrics, onClosed: () => deps.onBreakerClosed?.() })
     this.rulesCache = new RulesCache(clock, 5_000)
     this.committer = new GroupCommitter<ReadingItem, ItemOutcome>({
       concurrency: config.ingest.flushConcurrency > 0 ? config.ingest.flushConcurrency : (store.flushConcurrency ?? 1),
