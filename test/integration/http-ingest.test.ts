@@ -118,6 +118,21 @@ describe.each(engines)('HTTP ingest on %s', (engine) => {
     expect(status.json()).toMatchObject({ final_state: 'warning', warning_active: { event_code: 'DELTA_SPIKE', payload: { triggered_thresholds: expect.arrayContaining(['abs_delta']) } } })
   })
 
+  it('concurrent flushes of one sensor with no rule-state row yet serialise on its row: no reading is lost from the state', async () => {
+    await h.reset()
+    const services = [0, 1, 2].map(() => new IngestService({ config: h.ctx.config, logger: h.ctx.logger, clock: h.clock, store: h.ctx.iot.ingest, metrics: createMetrics() }))
+    try {
+      const t = nowS() - 1500
+      await Promise.all(services.map((svc, k) => svc.ingestPacket({ deviceUuid: DEMO_DEVICE, ts: null, transport: 'http', readings: Array.from({ length: 10 }, (_, i) => ({ sensorUuid: DEMO_SENSOR, value: 30 + i / 100, sensorTs: t + k * 10 + i, sequence: null })) })))
+    } finally {
+      for (const svc of services) await svc.close()
+    }
+    const state = (await h.sql('SELECT state FROM sensor_rule_state'))[0]?.['state']
+    const parsed = (typeof state === 'string' ? JSON.parse(state) : state) as { readingsSeen: number }
+    expect(parsed.readingsSeen).toBe(30)
+    expect(await count('SELECT count(*) AS n FROM sensor_readings')).toBe(30)
+  })
+
   it('guard failures answer 200 with per-item rejected codes while the rest of the packet is stored', async () => {
     const before = await count('SELECT count(*) AS n FROM sensor_readings')
     const t = nowS()

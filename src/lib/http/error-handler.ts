@@ -23,9 +23,9 @@ export function sendError(rt: ServeRuntime, err: unknown, req: FastifyRequest, r
     return reply.code(422).send({ detail: [{ type: 'json_invalid', loc: ['body', 0], msg: 'JSON decode error', input: {}, ctx: { error: 'Expecting value' } }] })
   }
   if (code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH') return reply.code(400).send({ detail: 'Invalid Content-Length' })
-  if (err instanceof UnavailableError) {
+  if (err instanceof UnavailableError || (err instanceof AppError && err.httpStatus === 503)) {
     rt.logger.warn({ reqId: req.id, code: err.code, err: err.message }, 'unavailable')
-    const retryAfter = (err as { retryAfterSeconds?: number }).retryAfterSeconds ?? (err.code === 'QUEUE_FULL' ? 1 : 5)
+    const retryAfter = (err as { retryAfterSeconds?: number }).retryAfterSeconds ?? (err.code === 'QUEUE_FULL' ? 1 : err instanceof UnavailableError ? 5 : 1)
     return reply.code(503).header('Retry-After', String(retryAfter)).send({ detail: err.code === 'QUEUE_FULL' ? 'Server busy: ingest queue full' : 'Service unavailable' })
   }
   if (err instanceof UserError) return reply.code(err.httpStatus).send({ detail: err.message })

@@ -38,7 +38,7 @@ export async function withIdempotency<T>(rt: ServeRuntime, req: FastifyRequest, 
   if (begun.state === 'done') return reply.code(begun.httpStatus).header('Idempotent-Replayed', 'true').send(begun.response)
   try {
     const result = await run()
-    await store.complete(scope, key, 200, result)
+    await store.complete(scope, key, 200, result, rt.clock.now() + rt.config.http.idempotencyTtlHours * 3_600_000)
     return result
   } catch (err) {
     await store.abandon(scope, key).catch(() => undefined)

@@ -15,6 +15,8 @@ export type TxFault =
   | { kind: 'transient' }
   /** Runs and commits, then the answer is lost (ambiguous commit, R07). */
   | { kind: 'commit-then-outage' }
+  /** Runs and commits, then COMMIT's answer is lost: the adapter reports COMMIT_UNKNOWN. */
+  | { kind: 'commit-unknown' }
   /** Never answers. */
   | { kind: 'hang' }
 
@@ -119,6 +121,7 @@ export class FakeIngestStore implements IngestStore {
     for (const [id, s] of states) this.states.set(id, s)
     this.log.push(`commit ${rows.map((r) => r.dedupKey).join(',')}`)
     if (fault?.kind === 'commit-then-outage') throw new UnavailableError('PostgreSQL unavailable: Connection terminated unexpectedly', { code: 'POSTGRES_UNAVAILABLE' })
+    if (fault?.kind === 'commit-unknown') throw new UnavailableError('PostgreSQL commit outcome unknown: Connection terminated unexpectedly', { code: 'COMMIT_UNKNOWN' })
     return out
   }
 }

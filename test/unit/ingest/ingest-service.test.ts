@@ -231,6 +231,16 @@ describe('IngestService: outages and the circuit breaker (R17)', () => {
     expect(s.service.breaker.current).toBe('closed')
   })
 
+  it('a commit whose outcome is unknown is not retried: readings without a dedup key are never written twice by a retry', async () => {
+    const s = setup({ SP_MAX_RETRIES: '5' })
+    s.store.faults = [{ kind: 'commit-unknown' }]
+    const keyless = [{ sensorId: 1, value: 21.5, timestamp: null }]
+    const out = await outcome(s.service.ingestById(keyless, 'http'))
+    expect((out as { error: { code?: string } }).error.code).toBe('COMMIT_UNKNOWN')
+    expect(s.store.transactions).toBe(1)
+    expect(s.store.committed).toHaveLength(1)
+  })
+
   it('once the breaker opens in the middle of a flush the retries stop at once', async () => {
     const s = setup({ CB_FAILURE_THRESHOLD: '2', SP_MAX_RETRIES: '5' })
     s.store.always = { kind: 'outage' }

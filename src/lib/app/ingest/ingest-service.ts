@@ -184,7 +184,9 @@ export class IngestService {
         maxDelayMs: 2_000,
         clock,
         deadline: clock.now() + config.ingest.commitTimeoutMs,
-        isTransient: (err) => !(err instanceof BreakerOpenError) && classifyStoreError(err) !== 'permanent',
+        // An open breaker stops the retries; so does a commit whose outcome is unknown (a retry could
+        // store readings without a dedup key twice): the caller gets 503 and decides.
+        isTransient: (err) => !(err instanceof BreakerOpenError) && (err as { code?: unknown }).code !== 'COMMIT_UNKNOWN' && classifyStoreError(err) !== 'permanent',
         onRetry: (attempt, delayMs, err) => this.deps.logger.warn({ attempt, delayMs, err: (err as Error).message }, 'flush retry'),
       })
       this.afterCommit(items, result)

@@ -39,5 +39,10 @@ export function guardReading(input: GuardInput): GuardRejection | null {
   if (input.deviceTime === null) return null
   if (input.deviceTime > input.now + input.maxFutureSkewSeconds * MS_PER_SECOND) return 'TIMESTAMP_IN_FUTURE'
   if (!input.backfill && input.deviceTime < input.now - input.maxAgeDays * MS_PER_DAY) return 'TIMESTAMP_TOO_OLD'
+  // Even a backfill must fit every engine's timestamp type (years 1 to 9999).
+  if (!(input.deviceTime >= EARLIEST_STORABLE)) return 'TIMESTAMP_TOO_OLD'
   return null
 }
+
+/** 0001-01-01T00:00:00Z (Date.UTC would read year 1 as 1901): earlier times cannot be stored by every engine. */
+const EARLIEST_STORABLE = -62_135_596_800_000

@@ -83,3 +83,11 @@ describe('guardReading', () => {
     )
   })
 })
+
+describe('storable time range', () => {
+  it('refuses device times before year 1 even for a backfill, accepts year 1', () => {
+    const base = { value: 1, sensorType: null, now: Date.UTC(2026, 0, 1), backfill: true, maxFutureSkewSeconds: 300, maxAgeDays: 30 }
+    expect(guardReading({ ...base, deviceTime: -62_135_596_800_001 })).toBe('TIMESTAMP_TOO_OLD')
+    expect(guardReading({ ...base, deviceTime: -62_135_596_800_000 })).toBeNull()
+  })
+})

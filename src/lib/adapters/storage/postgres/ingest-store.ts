@@ -9,16 +9,13 @@ import { createSqlIngestTx, createSqlSensorDirectory } from '../sql/ingest-tx.js
 import { toJson, toNumber } from '../sql/row.js'
 import type { PgPool } from './pool.js'
 
-// Rule-state rows are created if missing and the existing ones locked in id order, in one round trip
-// (concurrent flushes of the same sensors, from this or another replica, serialise here; different
-// sensors do not contend). Rows the CTE inserts are not visible to the outer SELECT but are this
-// transaction's own: a sensor missing from the result has the initial state.
-const LOCK_STATES = `WITH created AS (
-    INSERT INTO sensor_rule_state (sensor_id, state) SELECT id, '{}'::jsonb FROM unnest(?::bigint[]) AS t(id) ORDER BY id
-    ON CONFLICT (sensor_id) DO NOTHING RETURNING sensor_id)
-  SELECT sensor_id, state FROM sensor_rule_state WHERE sensor_id = ANY(?::bigint[]) ORDER BY sensor_id FOR UPDATE`
-// Sensors whose rule-state row this process has already seen need only the lock.
-const LOCK_KNOWN_STATES = `SELECT sensor_id, state FROM sensor_rule_state WHERE sensor_id = ANY(?::bigint[]) ORDER BY sensor_id FOR UPDATE`
+// Rule-state rows are created if missing (ids this process has not seen yet), then locked in id order
+// by a SEPARATE statement: in READ COMMITTED a statement's snapshot is taken when it starts, so a row
+// another flush inserted and committed while our INSERT waited is only visible (and lockable) to the
+// next statement. Concurrent flushes of the same sensors, from this or another replica, serialise on
+// these locks; different sensors do not contend.
+const ENSURE_STATES = `INSERT INTO sensor_rule_state (sensor_id, state) SELECT id, '{}'::jsonb FROM unnest(?::bigint[]) AS t(id) ORDER BY id ON CONFLICT (sensor_id) DO NOTHING`
+const LOCK_STATES = `SELECT sensor_id, state FROM sensor_rule_state WHERE sensor_id = ANY(?::bigint[]) ORDER BY sensor_id FOR UPDATE`
 
 // The latest readings, the rule states and the legacy sensor state columns in one round trip.
 const SAVE_PROGRESS = `WITH latest AS (
@@ -97,12 +94,16 @@ function pgIngestTx(client: pg.PoolClient, tx: SqlExecutor, known: Set<number>):
     async lockSensors(ids) {
       const sorted = [...new Set(ids)].sort((a, b) => a - b)
       const fresh = sorted.filter((id) => !known.has(id))
+      if (fresh.length > 0) await tx.run(ENSURE_STATES, [fresh])
+      let rows = await tx.all(LOCK_STATES, [sorted])
+      if (rows.length < sorted.length) {
+        // A row deleted behind our back (ids in `known`): create it and lock again, never run unlocked.
+        await tx.run(ENSURE_STATES, [sorted])
+        rows = await tx.all(LOCK_STATES, [sorted])
+      }
       const out = new Map<number, unknown>()
-      const rows = fresh.length === 0 ? await tx.all(LOCK_KNOWN_STATES, [sorted]) : await tx.all(LOCK_STATES, [fresh, sorted])
       for (const r of rows) out.set(toNumber(r['sensor_id']), toJson(r['state']))
-      // Remembered only once the rows surely exist (the rows this statement created commit with it);
-      // a row deleted behind our back is recreated by the state upsert of saveProgress.
-      for (const id of fresh) if (out.has(id)) known.add(id)
+      for (const id of fresh) known.add(id)
       if (known.size > 200_000) known.clear()
       return out
     },

@@ -104,9 +104,11 @@ export class PgPool implements SqlExecutor {
   /** A transaction that also exposes its client (the COPY fast path). */
   async clientTransaction<T>(fn: (client: pg.PoolClient, tx: SqlExecutor) => Promise<T>): Promise<T> {
     const client = await this.connect()
+    let committing = false
     try {
       await client.query('BEGIN')
       const out = await fn(client, this.executor(client, true))
+      committing = true
       await client.query('COMMIT')
       client.release()
       return out
@@ -117,6 +119,9 @@ export class PgPool implements SqlExecutor {
       } catch {
         client.release(true)
       }
+      // A failure during COMMIT leaves the outcome unknown (the server may have committed): it must not
+      // be retried as if nothing was written.
+      if (committing) throw new UnavailableError(`PostgreSQL commit outcome unknown: ${(err as Error).message}`, { cause: err, code: 'COMMIT_UNKNOWN' })
       throw wrapPgError(err)
     }
   }

@@ -5,6 +5,16 @@ import { toJson, toMsOrNull, toNumber } from './row.js'
 const SELECT = 'SELECT "request_hash", "status", "http_status", "response", "expires_at" FROM "idempotency_keys" WHERE "scope" = ? AND "key" = ?'
 
 /** Idempotency records over any engine; a racing second claim loses on the primary key and is told "in flight". */
+function isUniqueViolation(err: unknown): boolean {
+  const e = err as { code?: unknown; number?: unknown; cause?: { code?: unknown; number?: unknown } } | null
+  const code = e?.code ?? e?.cause?.code
+  const number = e?.number ?? e?.cause?.number
+  return code === '23505' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE' || number === 2627 || number === 2601
+}
+
+/** How long an in-flight claim holds its key before a retry may reclaim it. */
+const leaseMs = 120_000
+
 export function createSqlIdempotencyStore(exec: SqlExecutor): IdempotencyStore {
   return {
     async begin(scope, key, requestHash, nowMs, ttlMs): Promise<IdempotencyBegin> {
@@ -17,14 +27,17 @@ export function createSqlIdempotencyStore(exec: SqlExecutor): IdempotencyStore {
       }
       if (row) await exec.run('DELETE FROM "idempotency_keys" WHERE "scope" = ? AND "key" = ?', [scope, key])
       try {
-        await exec.run('INSERT INTO "idempotency_keys" ("scope", "key", "request_hash", "status", "created_at", "expires_at") VALUES (?, ?, ?, ?, ?, ?)', [scope, key, requestHash, 'in_flight', new Date(nowMs), new Date(nowMs + ttlMs)])
+        // An in-flight claim is a short lease: a crashed request must not hold its key for the whole TTL.
+        await exec.run('INSERT INTO "idempotency_keys" ("scope", "key", "request_hash", "status", "created_at", "expires_at") VALUES (?, ?, ?, ?, ?, ?)', [scope, key, requestHash, 'in_flight', new Date(nowMs), new Date(nowMs + Math.min(ttlMs, leaseMs))])
         return { state: 'new' }
-      } catch {
-        return { state: 'in_flight' }
+      } catch (err) {
+        // Only losing the race on the primary key means "in flight"; anything else is a store failure.
+        if (isUniqueViolation(err)) return { state: 'in_flight' }
+        throw err
       }
     },
-    async complete(scope, key, httpStatus, response) {
-      await exec.run('UPDATE "idempotency_keys" SET "status" = ?, "http_status" = ?, "response" = ? WHERE "scope" = ? AND "key" = ?', ['done', httpStatus, JSON.stringify(response), scope, key])
+    async complete(scope, key, httpStatus, response, expiresAtMs) {
+      await exec.run('UPDATE "idempotency_keys" SET "status" = ?, "http_status" = ?, "response" = ?, "expires_at" = ? WHERE "scope" = ? AND "key" = ?', ['done', httpStatus, JSON.stringify(response), new Date(expiresAtMs), scope, key])
     },
     async abandon(scope, key) {
       await exec.run(`DELETE FROM "idempotency_keys" WHERE "scope" = ? AND "key" = ? AND "status" = 'in_flight'`, [scope, key])

@@ -36,6 +36,15 @@ export function encodeSqliteParam(p: Param | undefined): string | number | bigin
   return p as string | number | Buffer
 }
 
+const OUTAGE_CODES = /^SQLITE_(IOERR|FULL|READONLY|CANTOPEN|NOMEM|CORRUPT|NOTADB|PROTOCOL)/
+
+/** A disk or file failure is an outage of the store (retried, opens the breaker), not a bad row. */
+export function wrapSqliteError(err: unknown, path: string): unknown {
+  const code = (err as { code?: unknown } | null)?.code
+  if (typeof code === 'string' && OUTAGE_CODES.test(code)) return new UnavailableError(`the embedded database ${path} failed: ${(err as Error).message}`, { cause: err, code })
+  return err
+}
+
 function isBusy(err: unknown): boolean {
   const code = (err as { code?: unknown }).code
   return code === 'SQLITE_BUSY' || code === 'SQLITE_BUSY_SNAPSHOT' || code === 'SQLITE_LOCKED'
@@ -113,7 +122,7 @@ export class SqliteConnection implements SqlExecutor {
       try {
         return locked ? await this.mutex.lock(async () => fn()) : fn()
       } catch (err) {
-        if (!isBusy(err)) throw err
+        if (!isBusy(err)) throw wrapSqliteError(err, this.path)
         if (Date.now() > deadline) throw new UnavailableError(`the embedded database ${this.path} stayed busy for ${this.busyRetryMs} ms`, { cause: err, code: 'SQLITE_BUSY' })
         await new Promise((r) => setTimeout(r, Math.random() * delay))
         delay = Math.min(delay * 2, 100)
@@ -182,8 +191,12 @@ export class SqliteConnection implements SqlExecutor {
         await this.retryBusy(() => this.db.exec('COMMIT'))
         return out
       } catch (err) {
-        if (this.db.inTransaction) this.db.exec('ROLLBACK')
-        throw err
+        try {
+          if (this.db.inTransaction) this.db.exec('ROLLBACK')
+        } catch {
+          // the original error matters more
+        }
+        throw wrapSqliteError(err, this.path)
       }
     }
   }

@@ -2,7 +2,9 @@ import type { IngestStore, IngestTx, ReadingRow } from '../../../ports/ingest-st
 import { createSqlIngestTx, createSqlSensorDirectory } from '../sql/ingest-tx.js'
 import type { SqliteConnection } from './connection.js'
 
-const INSERT_READING = `INSERT OR IGNORE INTO sensor_readings (sensor_id, value, "timestamp", device_timestamp, dedup_key, sequence, classification, reason_codes, transport) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+// Plain INSERT: the pre-check under the write lock already dedups; anything else failing must not be
+// ignored silently (OR IGNORE would also swallow NOT NULL and CHECK violations).
+const INSERT_READING = `INSERT INTO sensor_readings (sensor_id, value, "timestamp", device_timestamp, dedup_key, sequence, classification, reason_codes, transport) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
 const FIND_KEY = 'SELECT 1 FROM sensor_readings WHERE sensor_id = ? AND dedup_key = ?'
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString())
