@@ -74,8 +74,11 @@ export interface IngestTx {
   bulkInsertReadings?(rows: readonly ReadingRow[]): Promise<void>
   moveLatest(rows: readonly LatestWrite[]): Promise<void>
   saveStates(states: readonly StateWrite[]): Promise<void>
-  /** moveLatest and saveStates together, when the engine can do both in one round trip. */
-  saveProgress?(latest: readonly LatestWrite[], states: readonly StateWrite[]): Promise<void>
+  /**
+   * moveLatest and saveStates together, when the engine can do both in one round trip. `last`: nothing
+   * else is written in this transaction after it, so the engine may send its COMMIT along.
+   */
+  saveProgress?(latest: readonly LatestWrite[], states: readonly StateWrite[], options?: { last?: boolean }): Promise<void>
   /** Alerts, DELTA_SPIKE events and notifications, in order. Returns the ids of the alerts it opened. */
   applyEffects(effects: readonly EffectWrite[]): Promise<number[]>
 }

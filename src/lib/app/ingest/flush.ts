@@ -165,7 +165,8 @@ async function flushOnce(store: IngestStore, items: readonly ReadingItem[], opti
         changed: now.operationalState !== before.operationalState || now.validReadingsCount !== before.validReadingsCount,
       })
     }
-    if (tx.saveProgress) await tx.saveProgress(latest, writes)
+    // The flush's last write: the store may commit with it.
+    if (tx.saveProgress) await tx.saveProgress(latest, writes, { last: true })
     else {
       await tx.moveLatest(latest)
       await tx.saveStates(writes)

@@ -1,37 +1,35 @@
-import { finished } from 'node:stream/promises'
-
-import type pg from 'pg'
-import { from as copyFrom } from 'pg-copy-streams'
-
 import { DuplicateKeyError, type IngestStore, type IngestTx, type LatestWrite, type ReadingRow, type StateWrite } from '../../../ports/ingest-store.js'
 import type { SqlExecutor } from '../sql/executor.js'
 import { createSqlIngestTx, createSqlSensorDirectory } from '../sql/ingest-tx.js'
 import { toJson, toNumber } from '../sql/row.js'
-import type { PgPool } from './pool.js'
+import { PipelinedCopyIn } from './copy-in.js'
+import { bigintArrayLiteral, dollarQuoted, type PgBatchTx, type PgPool } from './pool.js'
 
 // Rule-state rows are created if missing (ids this process has not seen yet), then locked in id order
 // by a SEPARATE statement: in READ COMMITTED a statement's snapshot is taken when it starts, so a row
 // another flush inserted and committed while our INSERT waited is only visible (and lockable) to the
 // next statement. Concurrent flushes of the same sensors, from this or another replica, serialise on
 // these locks; different sensors do not contend.
-const ENSURE_STATES = `INSERT INTO sensor_rule_state (sensor_id, state) SELECT id, '{}'::jsonb FROM unnest(?::bigint[]) AS t(id) ORDER BY id ON CONFLICT (sensor_id) DO NOTHING`
-const LOCK_STATES = `SELECT sensor_id, state FROM sensor_rule_state WHERE sensor_id = ANY(?::bigint[]) ORDER BY sensor_id FOR UPDATE`
+// Both are sent in the flush's first simple-query batch (with BEGIN), ids as a literal array.
+const ensureStates = (ids: string): string => `INSERT INTO sensor_rule_state (sensor_id, state) SELECT id, '{}'::jsonb FROM unnest(${ids}) AS t(id) ORDER BY id ON CONFLICT (sensor_id) DO NOTHING`
+const lockStates = (ids: string): string => `SELECT sensor_id, state FROM sensor_rule_state WHERE sensor_id = ANY(${ids}) ORDER BY sensor_id FOR UPDATE`
 
-// The latest readings, the rule states and the legacy sensor state columns in one round trip.
-const SAVE_PROGRESS = `WITH latest AS (
+// The latest readings, the rule states and the legacy sensor state columns in one statement, sent in
+// the flush's last simple-query batch (with COMMIT); the three JSON documents are dollar-quoted literals.
+const saveProgressSql = (latest: string, states: string, legacy: string): string => `WITH latest AS (
     INSERT INTO sensor_readings_latest (sensor_id, latest_value, latest_timestamp)
-    SELECT l.sensor_id, l.v, l.t FROM jsonb_to_recordset(?::jsonb) AS l(sensor_id bigint, v float8, t timestamptz)
+    SELECT l.sensor_id, l.v, l.t FROM jsonb_to_recordset(${latest}::jsonb) AS l(sensor_id bigint, v float8, t timestamptz)
     ON CONFLICT (sensor_id) DO UPDATE SET latest_value = EXCLUDED.latest_value, latest_timestamp = EXCLUDED.latest_timestamp
     WHERE sensor_readings_latest.latest_timestamp <= EXCLUDED.latest_timestamp
     RETURNING 1),
   states AS (
     INSERT INTO sensor_rule_state (sensor_id, state, updated_at)
-    SELECT u.sensor_id, u.state, now() FROM jsonb_to_recordset(?::jsonb) AS u(sensor_id bigint, state jsonb)
+    SELECT u.sensor_id, u.state, now() FROM jsonb_to_recordset(${states}::jsonb) AS u(sensor_id bigint, state jsonb)
     ON CONFLICT (sensor_id) DO UPDATE SET state = EXCLUDED.state, updated_at = EXCLUDED.updated_at
     RETURNING 1),
   legacy AS (
     UPDATE sensors s SET operational_state = u.st, valid_readings_count = u.n, state_changed_at = u.at
-    FROM jsonb_to_recordset(?::jsonb) AS u(id bigint, st text, n int, at timestamptz) WHERE s.id = u.id
+    FROM jsonb_to_recordset(${legacy}::jsonb) AS u(id bigint, st text, n int, at timestamptz) WHERE s.id = u.id
     RETURNING 1)
   SELECT (SELECT count(*) FROM latest) AS latest, (SELECT count(*) FROM states) AS states, (SELECT count(*) FROM legacy) AS legacy`
 
@@ -60,22 +58,45 @@ function copyText(v: string | null): string {
   return /[\\\t\n\r]/.test(v) ? v.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r')) : v
 }
 
-/** One COPY per flush, fed one string (never a write per row). A stored key aborts it: DuplicateKeyError. */
-async function copyReadings(client: pg.PoolClient, rows: readonly ReadingRow[]): Promise<void> {
+/**
+ * copyText for the columns that take a handful of values (class, reason codes, transport): each distinct
+ * value is escaped once per flush, not once per row.
+ */
+function memoCopyText(): (v: string | null) => string {
+  const seen = new Map<string, string>()
+  return (v) => {
+    if (v === null) return '\\N'
+    let out = seen.get(v)
+    if (out === undefined) {
+      out = copyText(v)
+      if (seen.size < 256) seen.set(v, out)
+    }
+    return out
+  }
+}
+
+/**
+ * One COPY per flush, its data in one message right behind the query (PipelinedCopyIn). A stored key
+ * aborts it: DuplicateKeyError.
+ */
+async function copyReadings(batch: PgBatchTx, rows: readonly ReadingRow[]): Promise<void> {
+  const client = batch.client
+  await batch.begin()
   let text = ''
   let lastIngest = NaN
   let lastIngestIso = ''
+  const small = memoCopyText()
   for (const r of rows) {
     if (r.ingestTime !== lastIngest) {
       lastIngest = r.ingestTime
       lastIngestIso = new Date(r.ingestTime).toISOString()
     }
-    text += `${r.sensorId}\t${r.value}\t${lastIngestIso}\t${r.deviceTime === null ? '\\N' : new Date(r.deviceTime).toISOString()}\t${copyText(r.dedupKey)}\t${r.sequence === null ? '\\N' : r.sequence}\t${copyText(r.classification)}\t${copyText(r.reasons)}\t${copyText(r.transport)}\n`
+    text += `${r.sensorId}\t${r.value}\t${lastIngestIso}\t${r.deviceTime === null ? '\\N' : new Date(r.deviceTime).toISOString()}\t${copyText(r.dedupKey)}\t${r.sequence === null ? '\\N' : r.sequence}\t${small(r.classification)}\t${small(r.reasons)}\t${small(r.transport)}\n`
   }
-  const stream = client.query(copyFrom(COPY_READINGS))
-  stream.end(text)
+  const copy = new PipelinedCopyIn(COPY_READINGS, Buffer.from(text, 'utf8'))
+  void client.query(copy)
   try {
-    await finished(stream)
+    await copy.done
   } catch (err) {
     if ((err as { code?: unknown }).code === '23505') throw new DuplicateKeyError(err)
     throw err
@@ -87,19 +108,20 @@ const SAVE_SENSOR_STATES = `UPDATE sensors s SET operational_state = u.st, valid
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString())
 
-function pgIngestTx(client: pg.PoolClient, tx: SqlExecutor, known: Set<number>): IngestTx {
+function pgIngestTx(batch: PgBatchTx, tx: SqlExecutor, known: Set<number>): IngestTx {
   return {
-    bulkInsertReadings: (rows) => (rows.length === 0 ? Promise.resolve() : copyReadings(client, rows)),
+    bulkInsertReadings: (rows) => (rows.length === 0 ? Promise.resolve() : copyReadings(batch, rows)),
     ...createSqlIngestTx(tx),
     async lockSensors(ids) {
       const sorted = [...new Set(ids)].sort((a, b) => a - b)
       const fresh = sorted.filter((id) => !known.has(id))
-      if (fresh.length > 0) await tx.run(ENSURE_STATES, [fresh])
-      let rows = await tx.all(LOCK_STATES, [sorted])
+      const all = bigintArrayLiteral(sorted)
+      const first = await batch.run(fresh.length > 0 ? [ensureStates(bigintArrayLiteral(fresh)), lockStates(all)] : [lockStates(all)])
+      let rows = first[first.length - 1]?.rows ?? []
       if (rows.length < sorted.length) {
         // A row deleted behind our back (ids in `known`): create it and lock again, never run unlocked.
-        await tx.run(ENSURE_STATES, [sorted])
-        rows = await tx.all(LOCK_STATES, [sorted])
+        const again = await batch.run([ensureStates(all), lockStates(all)])
+        rows = again[again.length - 1]?.rows ?? []
       }
       const out = new Map<number, unknown>()
       for (const r of rows) out.set(toNumber(r['sensor_id']), toJson(r['state']))
@@ -107,12 +129,13 @@ function pgIngestTx(client: pg.PoolClient, tx: SqlExecutor, known: Set<number>):
       if (known.size > 200_000) known.clear()
       return out
     },
-    async saveProgress(latest: readonly LatestWrite[], states: readonly StateWrite[]) {
+    async saveProgress(latest: readonly LatestWrite[], states: readonly StateWrite[], options?: { last?: boolean }) {
       if (latest.length === 0 && states.length === 0) return
       const latestJson = `[${latest.map((l) => `{"sensor_id":${l.sensorId},"v":${JSON.stringify(l.value)},"t":"${new Date(l.time).toISOString()}"}`).join(',')}]`
       const statesJson = `[${states.map((s) => `{"sensor_id":${s.sensorId},"state":${s.state}}`).join(',')}]`
       const legacyJson = JSON.stringify(states.filter((s) => s.changed).map((s) => ({ id: s.sensorId, st: s.operationalState, n: s.validReadingsCount, at: iso(s.stateChangedAt) })))
-      await tx.all(SAVE_PROGRESS, [latestJson, statesJson, legacyJson])
+      // The last statement of the flush carries its COMMIT (one round trip fewer).
+      await batch.run([saveProgressSql(dollarQuoted(latestJson), dollarQuoted(statesJson), dollarQuoted(legacyJson))], { commit: options?.last === true })
     },
     async existingDedupKeys(pairs) {
       const found = new Set<string>()
@@ -158,6 +181,6 @@ export function createPostgresIngestStore(pool: PgPool): IngestStore {
   return {
     sensors: createSqlSensorDirectory(pool),
     flushConcurrency: 3,
-    transaction: (fn) => pool.clientTransaction((client, tx) => fn(pgIngestTx(client, tx, known))),
+    transaction: (fn) => pool.batchedTransaction((batch, tx) => fn(pgIngestTx(batch, tx, known))),
   }
 }

@@ -101,27 +101,50 @@ export class PgPool implements SqlExecutor {
     return this.clientTransaction((_client, tx) => fn(tx))
   }
 
-  /** A transaction that also exposes its client (the COPY fast path). */
+  /** A transaction that also exposes its client: BEGIN first, COMMIT at the end (see batchedTransaction). */
   async clientTransaction<T>(fn: (client: pg.PoolClient, tx: SqlExecutor) => Promise<T>): Promise<T> {
+    return this.batchedTransaction(async (batch, tx) => {
+      await batch.begin()
+      return fn(batch.client, tx)
+    })
+  }
+
+  /**
+   * A transaction for the ingest hot path, where every round trip waits behind the HTTP work in the
+   * event loop: BEGIN rides on the first statement batch and COMMIT on the last one (see PgBatchTx).
+   * Statements sent through `tx` or `client` before the first batch get a BEGIN of their own first.
+   */
+  async batchedTransaction<T>(fn: (batch: PgBatchTx, tx: SqlExecutor) => Promise<T>): Promise<T> {
     const client = await this.connect()
+    const batch = new PgBatchTx(client)
+    const inner = this.executor(client, true)
+    const tx: SqlExecutor = {
+      ...inner,
+      all: async (sql, params) => (await batch.begin(), inner.all(sql, params)),
+      run: async (sql, params) => (await batch.begin(), inner.run(sql, params)),
+      insert: async (table, values) => (await batch.begin(), inner.insert(table, values)),
+      transaction: (f) => f(tx),
+    }
     let committing = false
     try {
-      await client.query('BEGIN')
-      const out = await fn(client, this.executor(client, true))
-      committing = true
-      await client.query('COMMIT')
+      const out = await fn(batch, tx)
+      if (batch.state === 'open') {
+        committing = true
+        await client.query('COMMIT')
+      }
       client.release()
       return out
     } catch (err) {
       try {
-        await client.query('ROLLBACK')
+        if (batch.state === 'open' || batch.state === 'committing') await client.query('ROLLBACK')
         client.release()
       } catch {
         client.release(true)
       }
       // A failure during COMMIT leaves the outcome unknown (the server may have committed): it must not
-      // be retried as if nothing was written.
-      if (committing) throw new UnavailableError(`PostgreSQL commit outcome unknown: ${(err as Error).message}`, { cause: err, code: 'COMMIT_UNKNOWN' })
+      // be retried as if nothing was written. Neither may a failure after the COMMIT batch (a bug).
+      if (committing || batch.state === 'committed' || (batch.state === 'committing' && !isServerAnswer(err)))
+        throw new UnavailableError(`PostgreSQL commit outcome unknown: ${(err as Error).message}`, { cause: err, code: 'COMMIT_UNKNOWN' })
       throw wrapPgError(err)
     }
   }
@@ -158,6 +181,61 @@ export function wrapPgError(err: unknown): unknown {
   const code = (err as { code?: unknown } | null | undefined)?.code
   if (typeof code === 'string' && code.startsWith('40')) return new TransientStoreError(`PostgreSQL ${code}: ${(err as Error).message}`, { cause: err, code: `PG_${code}` })
   return err
+}
+
+/**
+ * Whether the server itself answered with this error (its SQLSTATE), so a transaction it ended has
+ * certainly rolled back. Connection-class codes (08, 57: shutdown, termination) and socket errors or
+ * client timeouts leave a COMMIT's outcome unknown.
+ */
+export function isServerAnswer(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null | undefined)?.code
+  return err instanceof pg.DatabaseError && typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && !code.startsWith('08') && !code.startsWith('57')
+}
+
+/** A SQL literal of a bigint array, from checked integers (a simple-query batch has no parameters). */
+export function bigintArrayLiteral(ids: readonly number[]): string {
+  for (const id of ids) if (!Number.isSafeInteger(id)) throw new TypeError(`not an integer id: ${String(id)}`)
+  return `'{${ids.join(',')}}'::bigint[]`
+}
+
+/** A dollar-quoted SQL literal of any text: no escaping, the tag is chosen so it cannot occur inside. */
+export function dollarQuoted(text: string): string {
+  let tag = 'q'
+  while (text.includes(`$${tag}$`)) tag += 'q'
+  return `$${tag}$${text}$${tag}$`
+}
+
+/**
+ * One transaction sent as simple-query batches (`a; b; c` in one message, one round trip): the first
+ * batch starts with BEGIN, the last may end with COMMIT. Only literals in the SQL (see
+ * bigintArrayLiteral, dollarQuoted): the simple protocol has no parameters.
+ * state: idle (nothing sent) -> open -> committing (the COMMIT batch was sent) -> committed.
+ */
+export class PgBatchTx {
+  state: 'idle' | 'open' | 'committing' | 'committed' = 'idle'
+  constructor(readonly client: pg.PoolClient) {}
+
+  /** Sends BEGIN alone if nothing was sent yet (a statement that cannot ride on a batch). */
+  async begin(): Promise<void> {
+    if (this.state !== 'idle') return
+    this.state = 'open'
+    await this.client.query('BEGIN')
+  }
+
+  /** Runs the statements in one round trip; returns each statement's result (BEGIN/COMMIT excluded). */
+  async run(statements: readonly string[], options: { commit?: boolean } = {}): Promise<pg.QueryResult[]> {
+    if (this.state === 'committing' || this.state === 'committed') throw new Error('the transaction is already committing')
+    const parts = [...statements]
+    const opening = this.state === 'idle'
+    if (opening) parts.unshift('BEGIN')
+    if (options.commit) parts.push('COMMIT')
+    this.state = options.commit ? 'committing' : 'open'
+    const res = (await this.client.query(parts.join(';\n'))) as unknown as pg.QueryResult | pg.QueryResult[]
+    if (options.commit) this.state = 'committed'
+    const all = Array.isArray(res) ? res : [res]
+    return all.slice(opening ? 1 : 0, options.commit ? all.length - 1 : all.length)
+  }
 }
 
 async function wrap<T>(p: Promise<T>): Promise<T> {

@@ -1,0 +1,143 @@
+import pg from 'pg'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+
+import { PipelinedCopyIn } from '../../src/lib/adapters/storage/postgres/copy-in.js'
+import { bigintArrayLiteral, dollarQuoted, isServerAnswer, PgPool } from '../../src/lib/adapters/storage/postgres/pool.js'
+import { createTestDatabase, postgresAvailable } from '../helpers/services.js'
+
+// The ingest hot path's two protocol shortcuts, on a real server: COPY data sent behind its query
+// without waiting for CopyInResponse, and transactions whose BEGIN/COMMIT ride on statement batches.
+
+const pgUp = await postgresAvailable()
+
+describe('SQL literals of the simple-query batches', () => {
+  it('bigint arrays only from safe integers', () => {
+    expect(bigintArrayLiteral([3, 1, 2])).toBe(`'{3,1,2}'::bigint[]`)
+    expect(bigintArrayLiteral([])).toBe(`'{}'::bigint[]`)
+    expect(() => bigintArrayLiteral([1.5])).toThrow(TypeError)
+    expect(() => bigintArrayLiteral([Number.NaN])).toThrow(TypeError)
+    expect(() => bigintArrayLiteral([2 ** 53])).toThrow(TypeError)
+  })
+
+  it('dollar quoting picks a tag that does not occur in the text', () => {
+    expect(dollarQuoted('{"a":1}')).toBe('$q${"a":1}$q$')
+    expect(dollarQuoted('x$q$y')).toBe('$qq$x$q$y$qq$')
+    expect(dollarQuoted('$q$ and $qq$')).toBe('$qqq$$q$ and $qq$$qqq$')
+  })
+
+  it('only a server SQLSTATE outside the connection classes is a certain answer', () => {
+    const server = (code: string): pg.DatabaseError => Object.assign(new pg.DatabaseError('x', 1, 'error'), { code })
+    expect(isServerAnswer(server('23505'))).toBe(true)
+    expect(isServerAnswer(server('40001'))).toBe(true)
+    expect(isServerAnswer(server('57P01'))).toBe(false)
+    expect(isServerAnswer(server('08006'))).toBe(false)
+    expect(isServerAnswer(Object.assign(new Error('Connection terminated'), { code: 'ECONNRESET' }))).toBe(false)
+    expect(isServerAnswer(new Error('Query read timeout'))).toBe(false)
+  })
+})
+
+describe.skipIf(!pgUp)('PostgreSQL protocol shortcuts (real server)', () => {
+  let db: Awaited<ReturnType<typeof createTestDatabase>>
+  let pool: PgPool
+
+  beforeAll(async () => {
+    db = await createTestDatabase()
+    pool = new PgPool({ url: db.url, max: 3, connectTimeoutMs: 5_000, queryTimeoutMs: 10_000, statementTimeoutMs: 10_000 })
+    await pool.run('CREATE TABLE t (id bigint PRIMARY KEY, note text)')
+  })
+
+  afterAll(async () => {
+    await pool?.close()
+    await db?.drop()
+  })
+
+  const count = async (): Promise<number> => Number((await pool.all<{ n: number }>('SELECT count(*)::int AS n FROM t'))[0]?.n)
+
+  async function copy(client: pg.PoolClient, text: string, sql = 'COPY t (id, note) FROM STDIN'): Promise<number> {
+    const c = new PipelinedCopyIn(sql, Buffer.from(text, 'utf8'))
+    void client.query(c)
+    return c.done
+  }
+
+  it('copies the rows sent behind the query, and reports their count', async () => {
+    const client = await pool.connect()
+    try {
+      await client.query('TRUNCATE t')
+      const rows = Array.from({ length: 5000 }, (_, i) => `${i + 1}\tnote ${i} ünïcode\n`).join('')
+      expect(await copy(client, rows)).toBe(5000)
+      expect(await copy(client, '')).toBe(0)
+    } finally {
+      client.release()
+    }
+    expect(await count()).toBe(5000)
+  })
+
+  it('a COPY that fails mid-data stores nothing and leaves the connection usable', async () => {
+    const client = await pool.connect()
+    try {
+      await client.query('TRUNCATE t')
+      await client.query(`INSERT INTO t VALUES (2500, 'already here')`)
+      const rows = Array.from({ length: 5000 }, (_, i) => `${i + 1}\tx\n`).join('')
+      await expect(copy(client, rows)).rejects.toMatchObject({ code: '23505' })
+      // The server ignored the rest of the data: the next statements on this connection work.
+      expect((await client.query('SELECT 41 + 1 AS v')).rows[0].v).toBe(42)
+      await expect(copy(client, 'x\tnot a number\n')).rejects.toMatchObject({ code: '22P02' })
+      await expect(copy(client, '1\tx\n', 'COPY missing_table FROM STDIN')).rejects.toMatchObject({ code: '42P01' })
+      expect(await copy(client, '9001\tafter the failures\n')).toBe(1)
+    } finally {
+      client.release()
+    }
+    expect(await count()).toBe(2)
+  })
+
+  it('a batched transaction commits with its last batch; a later reader sees everything', async () => {
+    await pool.run('TRUNCATE t')
+    const out = await pool.batchedTransaction(async (batch) => {
+      const first = await batch.run([`INSERT INTO t VALUES (1, 'a')`, `SELECT count(*)::int AS n FROM t`])
+      expect(batch.state).toBe('open')
+      await copy(batch.client, '2\tb\n3\tc\n')
+      const last = await batch.run([`INSERT INTO t SELECT id + 10, note FROM t`], { commit: true })
+      expect(batch.state).toBe('committed')
+      return { n: first[1]?.rows[0]?.n, inserted: last[0]?.rowCount }
+    })
+    expect(out).toEqual({ n: 1, inserted: 3 })
+    expect(await count()).toBe(6)
+  })
+
+  it('nothing is visible before the COMMIT batch, and a failing COMMIT batch rolls back (a known outcome)', async () => {
+    await pool.run('TRUNCATE t')
+    const err = await pool
+      .batchedTransaction(async (batch, tx) => {
+        await batch.run([`INSERT INTO t VALUES (1, ${dollarQuoted("it's $q$ quoted")})`])
+        await tx.run('INSERT INTO t VALUES (?, ?)', [2, 'through the executor'])
+        expect(await count()).toBe(0) // another connection: uncommitted
+        await batch.run([`INSERT INTO t VALUES (3, 'c')`, `INSERT INTO t VALUES (1, 'duplicate')`], { commit: true })
+      })
+      .catch((e: unknown) => e)
+    expect(err).toMatchObject({ code: '23505' })
+    expect(await count()).toBe(0)
+    // The pool's connection is clean again.
+    await pool.batchedTransaction(async (_batch, tx) => {
+      await tx.run('INSERT INTO t VALUES (?, ?)', [7, 'executor only: BEGIN of its own, COMMIT at the end'])
+    })
+    expect((await pool.all<{ note: string }>('SELECT note FROM t'))[0]?.note).toMatch(/^executor only/)
+  })
+
+  it('a connection lost during the COMMIT batch leaves the outcome unknown (never retried as failed)', async () => {
+    await pool.run('TRUNCATE t')
+    const err = await pool
+      .batchedTransaction(async (batch) => {
+        const pid = (await batch.run(['SELECT pg_backend_pid() AS pid']))[0]?.rows[0]?.pid as number
+        await pool.run('SELECT pg_terminate_backend(?)', [pid])
+        await batch.run([`INSERT INTO t VALUES (1, 'x')`], { commit: true })
+      })
+      .catch((e: unknown) => e)
+    expect(err).toMatchObject({ code: 'COMMIT_UNKNOWN' })
+  })
+
+  it('a dollar-quoted JSON document round-trips whatever it holds', async () => {
+    const doc = JSON.stringify([{ s: "quote ' and $q$ and \\ and \n newline and ünï" }])
+    const rows = await pool.batchedTransaction(async (batch) => (await batch.run([`SELECT ${dollarQuoted(doc)}::jsonb AS j`], { commit: true }))[0]?.rows)
+    expect(rows?.[0]?.j).toEqual(JSON.parse(doc))
+  })
+})
