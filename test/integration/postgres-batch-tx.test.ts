@@ -1,7 +1,7 @@
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
-import { PipelinedCopyIn } from '../../src/lib/adapters/storage/postgres/copy-in.js'
+import { copyInMessages, PipelinedCopyIn } from '../../src/lib/adapters/storage/postgres/copy-in.js'
 import { bigintArrayLiteral, dollarQuoted, isServerAnswer, PgPool } from '../../src/lib/adapters/storage/postgres/pool.js'
 import { createTestDatabase, postgresAvailable } from '../helpers/services.js'
 
@@ -11,6 +11,18 @@ import { createTestDatabase, postgresAvailable } from '../helpers/services.js'
 const pgUp = await postgresAvailable()
 
 describe('SQL literals of the simple-query batches', () => {
+  it('the COPY messages are framed as the protocol says', () => {
+    const b = copyInMessages('COPY t FROM STDIN', 'ü\n')
+    expect(b.subarray(0, 1).toString()).toBe('Q')
+    expect(b.readUInt32BE(1)).toBe(4 + 17 + 1)
+    expect(b[5 + 17]).toBe(0)
+    expect(b.subarray(23, 24).toString()).toBe('d')
+    expect(b.readUInt32BE(24)).toBe(4 + 3)
+    expect(b.subarray(28, 31).toString('utf8')).toBe('ü\n')
+    expect(b.subarray(31).equals(Buffer.from([0x63, 0, 0, 0, 4]))).toBe(true)
+    expect(copyInMessages('X', '').equals(Buffer.from([0x51, 0, 0, 0, 6, 0x58, 0, 0x63, 0, 0, 0, 4]))).toBe(true)
+  })
+
   it('bigint arrays only from safe integers', () => {
     expect(bigintArrayLiteral([3, 1, 2])).toBe(`'{3,1,2}'::bigint[]`)
     expect(bigintArrayLiteral([])).toBe(`'{}'::bigint[]`)
@@ -54,7 +66,7 @@ describe.skipIf(!pgUp)('PostgreSQL protocol shortcuts (real server)', () => {
   const count = async (): Promise<number> => Number((await pool.all<{ n: number }>('SELECT count(*)::int AS n FROM t'))[0]?.n)
 
   async function copy(client: pg.PoolClient, text: string, sql = 'COPY t (id, note) FROM STDIN'): Promise<number> {
-    const c = new PipelinedCopyIn(sql, Buffer.from(text, 'utf8'))
+    const c = new PipelinedCopyIn(sql, text)
     void client.query(c)
     return c.done
   }

@@ -8,6 +8,7 @@ import { loadConfig } from '../../../src/lib/config/index.js'
 import { TransientStoreError, UnavailableError } from '../../../src/lib/errors/index.js'
 import { createLogger } from '../../../src/lib/log/index.js'
 import type { DedupFilter } from '../../../src/lib/ports/dedup-filter.js'
+import { createMemoryDedupFilter } from '../../../src/lib/app/resilience/memory-dedup.js'
 import type { ReplayableReading } from '../../../src/lib/ports/dead-letter-queue.js'
 import { fakeClock, outcome, T0, type FakeClock } from '../resilience/fakes.js'
 import { FakeDlq, FakeIngestStore, sensorInfo } from './fakes.js'
@@ -357,6 +358,32 @@ describe('IngestService: the dedup pre-filter (R10)', () => {
     await outcome(s.service.ingestById([reading(0, { msgId: 'a' })], 'http'))
     await s.service.ingestById([reading(0, { msgId: 'a' })], 'http')
     expect(log).toEqual([`seen ${fk('a')}`, `seen ${fk('a')}`, 'commit a', `remember ${fk('a')}`])
+  })
+
+  it('readings newer than every committed one of their sensor skip the in-process lookup; retries and older ones do not', async () => {
+    const looked: string[][] = []
+    const spy = (kind: 'memory' | 'redis'): DedupFilter => {
+      const inner = createMemoryDedupFilter({ ttlMs: 300_000, clock: fakeClock() })
+      return { kind, seen: async (keys) => (looked.push([...keys]), inner.seen(keys)), remember: (keys) => inner.remember(keys) }
+    }
+    const s = setup({}, { dedup: spy('memory') })
+    const at = (i: number): IdReading => ({ sensorId: 1, value: 200 + i, timestamp: T0 - 100_000 + i * 1_000 })
+    await s.service.ingestById([at(0), at(1)], 'http')
+    await s.service.ingestById([at(2), at(3)], 'http')
+    expect(looked).toEqual([]) // a live device sending newer readings: no lookups at all
+    const retry = await s.service.ingestById([at(3), at(4), at(-5)], 'http')
+    expect(retry.receipts.map((r) => r.status)).toEqual(['duplicate', 'stored', 'stored'])
+    // The retry (same time as a committed reading) and the older reading are looked up; the newer one is not.
+    expect(looked).toHaveLength(1)
+    expect(looked[0]).toHaveLength(2)
+    expect(s.store.committed).toHaveLength(6)
+
+    // A shared filter (Redis) also holds other replicas' keys: every key is looked up there.
+    looked.length = 0
+    const r = setup({}, { dedup: spy('redis') })
+    await r.service.ingestById([at(0), at(1)], 'http')
+    await r.service.ingestById([at(2)], 'http')
+    expect(looked.map((k) => k.length)).toEqual([2, 1])
   })
 
   it('an ambiguous commit (committed, then the connection died) is answered duplicate on retry, stored once', async () => {

@@ -128,6 +128,10 @@ export class IngestService {
   /** Counters for /resilience/health. */
   readonly counters = { dedupChecked: 0, dedupHits: 0, dlqSent: 0, dlqErrors: 0, dlqRefused: 0 }
   private readonly deps: IngestServiceDeps
+  /** Per sensor, the newest device time among committed readings whose pre-filter key holds it. */
+  private readonly newestCommitted = new Map<number, number>()
+  /** Whether a sensor missing from newestCommitted has no key in the pre-filter either (true until the map is reset). */
+  private newestKnown = true
 
   constructor(deps: IngestServiceDeps) {
     this.deps = deps
@@ -242,12 +246,35 @@ export class IngestService {
     }
   }
 
+  /**
+   * Whether an item cannot be in the in-process pre-filter: its key is built from its device time and
+   * that time is newer than every committed reading of its sensor with such a key (the usual case for a
+   * live device), so the lookup is skipped. Never a "duplicate" answer: at worst the database decides.
+   * Only for the in-process filter: a shared one (Redis) also holds other replicas' keys.
+   */
+  private newerThanCommitted(item: ReadingItem): boolean {
+    if (this.dedup.kind !== 'memory' || item.deviceTime === null || item.filterKey !== item.dedupKey) return false
+    const newest = this.newestCommitted.get(item.sensorId)
+    return newest === undefined ? this.newestKnown : item.deviceTime > newest
+  }
+
   private afterCommit(items: readonly ReadingItem[], result: FlushResult): void {
     const keys: string[] = []
+    const newest = this.newestCommitted
+    if (newest.size > 500_000) {
+      // Bounded: forgetting only costs lookups (a sensor without an entry is looked up again).
+      newest.clear()
+      this.newestKnown = false
+    }
     result.outcomes.forEach((o, i) => {
       const item = items[i]
       if (!item || (o.status !== 'stored' && o.status !== 'duplicate')) return
-      if (item.filterKey !== null) keys.push(item.filterKey)
+      if (item.filterKey === null) return
+      keys.push(item.filterKey)
+      if (item.deviceTime !== null && item.filterKey === item.dedupKey) {
+        const t = newest.get(item.sensorId)
+        if (t === undefined || item.deviceTime > t) newest.set(item.sensorId, item.deviceTime)
+      }
     })
     try {
       this.dedup.remember(keys)
@@ -275,7 +302,8 @@ export class IngestService {
   private async commit(transport: Transport, total: number, items: Array<{ index: number; item: ReadingItem }>, early: Map<number, ItemOutcome>): Promise<BatchReceipt> {
     // The pre-filter only ever holds committed keys: a hit is a duplicate without a database trip.
     const keyed = items.map((e) => e.item.filterKey)
-    const toCheck = keyed.filter((k): k is string => k !== null)
+    const toCheck: string[] = []
+    for (const { item } of items) if (item.filterKey !== null && !this.newerThanCommitted(item)) toCheck.push(item.filterKey)
     const known = toCheck.length > 0 ? await this.dedup.seen(toCheck) : new Set<string>()
     this.counters.dedupChecked += toCheck.length
     this.counters.dedupHits += known.size

@@ -93,7 +93,7 @@ async function copyReadings(batch: PgBatchTx, rows: readonly ReadingRow[]): Prom
     }
     text += `${r.sensorId}\t${r.value}\t${lastIngestIso}\t${r.deviceTime === null ? '\\N' : new Date(r.deviceTime).toISOString()}\t${copyText(r.dedupKey)}\t${r.sequence === null ? '\\N' : r.sequence}\t${small(r.classification)}\t${small(r.reasons)}\t${small(r.transport)}\n`
   }
-  const copy = new PipelinedCopyIn(COPY_READINGS, Buffer.from(text, 'utf8'))
+  const copy = new PipelinedCopyIn(COPY_READINGS, text)
   void client.query(copy)
   try {
     await copy.done
