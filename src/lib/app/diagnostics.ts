@@ -120,6 +120,8 @@ interface SensorTrack {
   deltas: Ring
   lags: Ring
   lastHighLagLogMs: number
+  /** The reading count when this sensor was last moved to the back of the recency order. */
+  movedAt: number
 }
 
 /** Python's `round(x, digits)` / `format(x, '.Nf')`: correctly rounded, exact ties to even. */
@@ -223,10 +225,17 @@ export function createDiagnostics(options: DiagnosticsOptions): Diagnostics {
   let totalReadings = 0
   let totalOutOfOrder = 0
 
+  // Recency is the Map's order: a sensor is moved to the back when seen, but at most once per
+  // maxSensors/2 readings (a delete + set per reading was a measurable share of the ingest path). The
+  // front is then the least recently seen sensor, give or take that many readings.
+  let tick = 0
+  const moveEvery = Math.max(1, maxSensors / 2)
   const track = (id: SensorKey): SensorTrack => {
     const key = String(id)
+    tick++
     let t = sensors.get(key)
     if (t) {
+      if (tick - t.movedAt < moveEvery) return t
       sensors.delete(key)
     } else {
       for (const oldest of sensors.keys()) {
@@ -242,8 +251,10 @@ export function createDiagnostics(options: DiagnosticsOptions): Diagnostics {
         deltas: new Ring(samples),
         lags: new Ring(samples),
         lastHighLagLogMs: Number.NEGATIVE_INFINITY,
+        movedAt: 0,
       }
     }
+    t.movedAt = tick
     sensors.set(key, t)
     return t
   }

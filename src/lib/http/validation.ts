@@ -175,15 +175,21 @@ export function listField(v: unknown, loc: Loc, issues: ValidationIssue[], maxIt
   return v
 }
 
-/** Depth of a parsed JSON value, computed iteratively (a deep body must not blow the stack). */
-export function jsonDepthExceeds(value: unknown, limit: number): boolean {
-  const stack: Array<[unknown, number]> = [[value, 1]]
-  while (stack.length > 0) {
-    const [v, depth] = stack.pop() as [unknown, number]
-    if (typeof v !== 'object' || v === null) continue
-    if (depth > limit) return true
-    if (Array.isArray(v)) for (const x of v) stack.push([x, depth + 1])
-    else for (const k in v) stack.push([(v as Record<string, unknown>)[k], depth + 1])
+/** Whether a parsed JSON value nests deeper than `limit` (at most 256, so the recursion stays shallow however deep the body). */
+export function jsonDepthExceeds(value: unknown, limit: number, depth = 1): boolean {
+  // Recursion is bounded by `limit` (it stops one level below it) and allocates nothing per node.
+  if (typeof value !== 'object' || value === null) return false
+  if (depth > limit) return true
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const x: unknown = value[i]
+      if (typeof x === 'object' && x !== null && jsonDepthExceeds(x, limit, depth + 1)) return true
+    }
+  } else {
+    for (const k in value) {
+      const x = (value as Record<string, unknown>)[k]
+      if (typeof x === 'object' && x !== null && jsonDepthExceeds(x, limit, depth + 1)) return true
+    }
   }
   return false
 }

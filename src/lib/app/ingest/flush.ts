@@ -1,4 +1,4 @@
-import { cloneRuleState, decodeRuleState, evaluateReadingInPlace, initialRuleState, type Effect, type Reason, type ReadingClass, type RuleState, type SensorRules } from '../../domain/rules/index.js'
+import { CLEAN_REASON, cloneRuleState, decodeRuleState, evaluateReadingInPlace, initialRuleState, type Effect, type Reason, type ReadingClass, type RuleState, type SensorRules } from '../../domain/rules/index.js'
 import { DuplicateKeyError, type EffectWrite, type IngestStore, type LatestWrite, type ReadingRow, type StateWrite } from '../../ports/ingest-store.js'
 import type { ItemOutcome, ReadingItem } from './items.js'
 import type { RulesCache } from './rules-cache.js'
@@ -30,6 +30,7 @@ const UNKNOWN_SENSOR: ItemOutcome = Object.freeze({ status: 'rejected', code: 'U
 /** Reason codes as stored JSON; the clean case (nearly every reading) is a constant. */
 function reasonsJson(reasons: readonly Reason[]): string {
   const only = reasons.length === 1 ? reasons[0] : undefined
+  if (only === CLEAN_REASON) return CLEAN_REASONS
   if (only && only.code === 'CLEAN' && Object.keys(only).length === 1) return CLEAN_REASONS
   return JSON.stringify(reasons)
 }

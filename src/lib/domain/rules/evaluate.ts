@@ -25,6 +25,10 @@ const NEAR_ZERO = 1e-6
 const MS_PER_SECOND = 1000
 
 /** Deep copy of a rule state; the state is plain data, so copying its two nested objects is enough. */
+/** Shared, frozen: the no-violation counts and the clean reason (nearly every reading) allocate nothing. */
+const NO_COUNTS: Record<string, number> = Object.freeze({}) as Record<string, number>
+export const CLEAN_REASON: Reason = Object.freeze({ code: 'CLEAN' }) as Reason
+
 export function cloneRuleState(state: RuleState): RuleState {
   return {
     ...state,
@@ -274,21 +278,22 @@ function evaluateLive(rules: SensorRules, input: RuleState, reading: ReadingInpu
   if (late) reasons.push({ code: 'LATE_READING' })
 
   // Thresholds: counts are rebuilt from the current rules so removed thresholds do not linger in the state.
-  const consecutive: Record<string, number> = {}
-  const fired: ThresholdRule[] = []
-  const pending: Reason[] = []
+  // (Allocated only on a violation: nearly every reading violates nothing.)
+  let consecutive: Record<string, number> | undefined
+  let fired: ThresholdRule[] | undefined
+  let pending: Reason[] | undefined
   for (const threshold of rules.thresholds) {
     if (!violatesThreshold(threshold, value)) continue
     const key = String(threshold.id)
     const count = (state.consecutive[key] ?? 0) + 1
-    consecutive[key] = count
+    ;(consecutive ??= {})[key] = count
     const required = requiredCount(threshold)
-    if (count >= required) fired.push(threshold)
-    else pending.push({ code: 'THRESHOLD_PENDING', rule: thresholdLabel(threshold), thresholdId: threshold.id, observed: value, severity: threshold.severity, count, required })
+    if (count >= required) (fired ??= []).push(threshold)
+    else (pending ??= []).push({ code: 'THRESHOLD_PENDING', rule: thresholdLabel(threshold), thresholdId: threshold.id, observed: value, severity: threshold.severity, count, required })
   }
-  state.consecutive = consecutive
+  state.consecutive = consecutive ?? NO_COUNTS
 
-  const winner = pickWinner(fired)
+  const winner = fired === undefined ? undefined : pickWinner(fired)
   if (winner !== undefined) {
     state.cleanStreak = 0
     reasons.push(thresholdReason(winner, value))
@@ -297,9 +302,11 @@ function evaluateLive(rules: SensorRules, input: RuleState, reading: ReadingInpu
     return finish('ALERT')
   }
 
-  reasons.push(...pending)
-  const clean = pending.length === 0
-  if (!clean) state.cleanStreak = 0
+  const clean = pending === undefined
+  if (pending !== undefined) {
+    reasons.push(...pending)
+    state.cleanStreak = 0
+  }
 
   const delta = rules.delta
   if (
@@ -348,7 +355,7 @@ function evaluateLive(rules: SensorRules, input: RuleState, reading: ReadingInpu
 
   if (!clean) return finish('ML_PREDICTION')
 
-  reasons.push({ code: 'CLEAN' })
+  reasons.push(CLEAN_REASON)
   state.cleanStreak += 1
   if (rules.resolveAfterReadings > 0 && state.cleanStreak >= rules.resolveAfterReadings) {
     if (state.activeAlert !== null) {

@@ -52,6 +52,7 @@ export type { NoiseFloor, PhysicalLimits } from './physical-limits.js'
 export { GUARD_DEFAULTS, GUARD_REJECTIONS, guardReading } from './guards.js'
 export type { GuardInput, GuardRejection } from './guards.js'
 export {
+  CLEAN_REASON,
   DEFAULT_ALERT_RENOTIFY_MS,
   DEFAULT_STALE_AFTER_MS,
   cloneRuleState,
