@@ -9,6 +9,12 @@ export interface GroupCommitOptions<I, O> {
   lingerMs: number
   /** Flushes that may run at once (default 1). */
   concurrency?: number
+  /**
+   * The lock key of an item (the sensor). With it, flushes that run at once never share a key: a caller
+   * whose keys an unfinished flush holds waits for the next one, so flushes do not queue behind each
+   * other's row locks in the database (and a reading's later ones are never written before it).
+   */
+  keyOf?(item: I): number
   /** Writes one batch in one transaction and returns one outcome per item, in order. */
   flush(items: I[]): Promise<O[]>
   /** Observes each flush (size, duration, error) for metrics. */
@@ -18,6 +24,8 @@ export interface GroupCommitOptions<I, O> {
 /** One caller's items: settled once, when all its items have been flushed (or one flush failed). */
 interface Group<I, O> {
   items: readonly I[]
+  /** The lock keys of its items (keyOf), when the committer keeps flushes key-disjoint. */
+  keys: ReadonlySet<number> | undefined
   /** Items of this group already handed to a flush. */
   taken: number
   outcomes: O[]
@@ -48,6 +56,8 @@ export class GroupCommitter<I, O> {
   private closed = false
   private idleWaiters: Array<() => void> = []
   private inFlight = 0
+  /** Lock keys held by unfinished flushes (keyOf). */
+  private readonly busy = new Set<number>()
 
   constructor(private readonly options: GroupCommitOptions<I, O>) {}
 
@@ -66,23 +76,38 @@ export class GroupCommitter<I, O> {
     if (this.queuedItems + items.length > this.options.maxQueued) return Promise.reject(new QueueFullError(this.queuedItems))
     // One promise per caller, not per item: the hot path allocates per batch.
     const promise = new Promise<O[]>((resolve, reject) => {
-      this.queue.push({ items, taken: 0, outcomes: new Array<O>(items.length), pending: items.length, settled: false, resolve, reject })
+      const keyOf = this.options.keyOf
+      this.queue.push({ items, keys: keyOf ? new Set(items.map(keyOf)) : undefined, taken: 0, outcomes: new Array<O>(items.length), pending: items.length, settled: false, resolve, reject })
     })
     this.queuedItems += items.length
     this.schedule()
     return promise
   }
 
-  /** Takes up to maxBatch items from the head of the queue (a large group may span flushes). */
-  private take(): { items: I[]; parts: Array<{ group: Group<I, O>; from: number; count: number }> } {
+  /**
+   * Takes up to maxBatch items from the head of the queue (a large group may span flushes), skipping the
+   * groups whose keys an unfinished flush holds; the keys taken are held until this batch is flushed.
+   */
+  private take(): { items: I[]; parts: Array<{ group: Group<I, O>; from: number; count: number }>; keys: Set<number> } {
     const items: I[] = []
     const parts: Array<{ group: Group<I, O>; from: number; count: number }> = []
-    while (this.queue.length > 0 && items.length < this.options.maxBatch) {
-      const group = this.queue[0] as Group<I, O>
+    const keys = new Set<number>()
+    const rest: Array<Group<I, O>> = []
+    // Keys of groups left waiting in this pass: a later group sharing one waits too (per-key order).
+    const waiting = new Set<number>()
+    for (const group of this.queue) {
       if (group.settled) {
         // Its caller already got an error: the rest of its items are not written.
-        this.queue.shift()
         this.queuedItems -= group.items.length - group.taken
+        continue
+      }
+      if (items.length >= this.options.maxBatch) {
+        rest.push(group)
+        continue
+      }
+      if (group.keys !== undefined && this.mustWait(group.keys, keys, waiting)) {
+        for (const k of group.keys) waiting.add(k)
+        rest.push(group)
         continue
       }
       const count = Math.min(group.items.length - group.taken, this.options.maxBatch - items.length)
@@ -90,10 +115,22 @@ export class GroupCommitter<I, O> {
       for (let i = 0; i < count; i++) items.push(group.items[from + i] as I)
       parts.push({ group, from, count })
       group.taken += count
-      if (group.taken === group.items.length) this.queue.shift()
+      if (group.taken < group.items.length) rest.push(group)
+      if (group.keys !== undefined)
+        for (const k of group.keys) {
+          keys.add(k)
+          this.busy.add(k)
+        }
     }
+    this.queue = rest
     this.queuedItems -= items.length
-    return { items, parts }
+    return { items, parts, keys }
+  }
+
+  /** Whether a group must wait: another unfinished flush holds one of its keys, or an earlier group waits for one. */
+  private mustWait(groupKeys: ReadonlySet<number>, mine: ReadonlySet<number>, waiting: ReadonlySet<number>): boolean {
+    for (const k of groupKeys) if (waiting.has(k) || (this.busy.has(k) && !mine.has(k))) return true
+    return false
   }
 
   private get flushing(): boolean {
@@ -124,6 +161,8 @@ export class GroupCommitter<I, O> {
     this.active++
     while (this.queue.length > 0) {
       const batch = this.take()
+      // Everything left waits for keys other flushes hold: they take it when they finish.
+      if (batch.items.length === 0) break
       this.inFlight += batch.items.length
       // While this flush runs, another may start on what arrives next (up to the concurrency).
       this.schedule()
@@ -150,6 +189,7 @@ export class GroupCommitter<I, O> {
         this.observe({ size: batch.items.length, ms: performance.now() - t0, error })
       }
       this.inFlight -= batch.items.length
+      for (const k of batch.keys) this.busy.delete(k)
     }
     this.active--
     this.notifyIfIdle()

@@ -87,6 +87,72 @@ describe('GroupCommitter', () => {
     await expect(Promise.all([second, third])).resolves.toEqual([['ok:2'], ['ok:3']])
   })
 
+  describe('with lock keys (keyOf: item -> key, here the tens digit) and concurrent flushes', () => {
+    const byTens = { concurrency: 3, keyOf: (x: number) => Math.floor(x / 10) }
+
+    it('a flush never runs beside another that holds one of its keys; other keys go at once', async () => {
+      const f = manualFlush()
+      const { c } = committer(f.flush, byTens)
+      const first = c.submit([11, 12])
+      await settle()
+      const sameKey = c.submit([13])
+      const otherKey = c.submit([21])
+      await settle()
+      // 13 waits for the flush holding key 1; 21 did not wait.
+      expect(f.batches.map((b) => b.items)).toEqual([[11, 12], [21]])
+      expect(c.queued).toBe(1)
+      f.answer(1)
+      await expect(otherKey).resolves.toEqual(['ok:21'])
+      await settle()
+      expect(f.batches).toHaveLength(2)
+      f.answer(0)
+      await expect(first).resolves.toEqual(['ok:11', 'ok:12'])
+      await settle()
+      expect(f.batches.map((b) => b.items)).toEqual([[11, 12], [21], [13]])
+      f.answer(2)
+      await expect(sameKey).resolves.toEqual(['ok:13'])
+    })
+
+    it('a caller waiting for a key also holds back later callers that share a key with it (per-key order)', async () => {
+      const f = manualFlush()
+      const { c } = committer(f.flush, byTens)
+      const first = c.submit([11])
+      await settle()
+      const a = c.submit([12, 31]) // waits: key 1 is held
+      const b = c.submit([32]) // shares key 3 with a waiting caller: must not overtake it
+      const d = c.submit([41]) // free
+      await settle()
+      expect(f.batches.map((x) => x.items)).toEqual([[11], [41]])
+      f.answer(0)
+      f.answer(1)
+      await Promise.all([first, d])
+      await settle()
+      expect(f.batches.map((x) => x.items)).toEqual([[11], [41], [12, 31, 32]])
+      f.answer(2)
+      await expect(Promise.all([a, b])).resolves.toEqual([['ok:12', 'ok:31'], ['ok:32']])
+    })
+
+    it('callers sharing a key in one pass go in the same flush', async () => {
+      const f = instantFlush()
+      const { c } = committer(f.flush, byTens)
+      await Promise.all([c.submit([11]), c.submit([12]), c.submit([13, 21])])
+      expect(f.batches).toEqual([[11, 12, 13, 21]])
+    })
+
+    it('a caller split by maxBatch: its rest waits for its own first part (the keys are held)', async () => {
+      const f = manualFlush()
+      const { c } = committer(f.flush, { ...byTens, maxBatch: 2 })
+      const big = c.submit([11, 12, 13])
+      await settle()
+      expect(f.batches.map((x) => x.items)).toEqual([[11, 12]])
+      f.answer(0)
+      await settle()
+      expect(f.batches.map((x) => x.items)).toEqual([[11, 12], [13]])
+      f.answer(1)
+      await expect(big).resolves.toEqual(['ok:11', 'ok:12', 'ok:13'])
+    })
+  })
+
   it('maxBatch splits a large queue into consecutive flushes', async () => {
     const f = instantFlush()
     const { c, flushes } = committer(f.flush, { maxBatch: 4 })

@@ -56,16 +56,39 @@ describe('createMemoryDedupFilter', () => {
     expect(await f.seen(['a'])).toEqual(new Set())
   })
 
-  it('holds at most maxEntries, evicting the first remembered (a refresh extends the expiry, not the place)', async () => {
+  it('holds at most maxEntries: a key stays known for at least maxEntries/2 later keys, then its generation is dropped', async () => {
     const clock = fakeClock()
-    const f = createMemoryDedupFilter({ ttlMs: 60_000, maxEntries: 3, clock })
-    f.remember(['a', 'b', 'c'])
-    clock.advance(30_000)
-    f.remember(['a']) // expiry extended; still the first in line for eviction
-    f.remember(['d'])
-    expect(await f.seen(['a', 'b', 'c', 'd'])).toEqual(new Set(['b', 'c', 'd']))
-    f.remember(['e', 'f'])
-    expect(await f.seen(['a', 'b', 'c', 'd', 'e', 'f'])).toEqual(new Set(['d', 'e', 'f']))
+    const f = createMemoryDedupFilter({ ttlMs: 60_000, maxEntries: 4, clock })
+    f.remember(['a', 'b']) // a full generation (2): becomes the previous one
+    f.remember(['c'])
+    expect(await f.seen(['a', 'b', 'c'])).toEqual(new Set(['a', 'b', 'c']))
+    f.remember(['d']) // the current generation fills: a and b are dropped together
+    expect(await f.seen(['a', 'b', 'c', 'd'])).toEqual(new Set(['c', 'd']))
+    f.remember(['c']) // remembered again: now in the current generation, so it outlives d
+    f.remember(['e'])
+    expect(await f.seen(['c', 'd', 'e'])).toEqual(new Set(['c', 'e']))
+  })
+
+  it('never holds more than maxEntries keys however many are remembered', async () => {
+    const clock = fakeClock()
+    const f = createMemoryDedupFilter({ ttlMs: 60_000, maxEntries: 1_000, clock })
+    const all = Array.from({ length: 10_000 }, (_, i) => `k${i}`)
+    for (let i = 0; i < all.length; i += 100) f.remember(all.slice(i, i + 100))
+    const known = await f.seen(all)
+    expect(known.size).toBeLessThanOrEqual(1_000)
+    expect(known.size).toBeGreaterThanOrEqual(500)
+    // The newest 500 are always among them.
+    for (const k of all.slice(-500)) expect(known.has(k)).toBe(true)
+  })
+
+  it('a refreshed key keeps its newer expiry even while an older copy is in the previous generation', async () => {
+    const clock = fakeClock()
+    const f = createMemoryDedupFilter({ ttlMs: 1_000, maxEntries: 4, clock })
+    f.remember(['a', 'x']) // -> previous, expiring at 1 000
+    clock.advance(900)
+    f.remember(['a']) // current, expiring at 1 900
+    clock.advance(500)
+    expect(await f.seen(['a', 'x'])).toEqual(new Set(['a']))
   })
 
   it('a miss proves nothing, a hit is a remembered key: keys are exact strings', async () => {

@@ -145,6 +145,8 @@ export class IngestService {
       maxBatch: config.ingest.batchMaxSize,
       maxQueued: config.ingest.bufferSize,
       lingerMs: config.ingest.flushIntervalMs,
+      // Concurrent flushes never share a sensor: none waits on another's rule-state row locks.
+      keyOf: (item) => item.sensorId,
       flush: (items) => this.flushResilient(items),
       onFlush: ({ size, ms, error }) => {
         metrics.flushSize.observe(size)
