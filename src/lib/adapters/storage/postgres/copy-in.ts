@@ -6,9 +6,9 @@ interface PgConnection {
 }
 
 /** Query ('Q'), CopyData ('d') and CopyDone ('c') protocol messages in one buffer: one socket write. */
-export function copyInMessages(sql: string, data: string): Buffer {
+export function copyInMessages(sql: string, data: string | Buffer): Buffer {
   const sqlBytes = Buffer.byteLength(sql, 'utf8')
-  const dataBytes = Buffer.byteLength(data, 'utf8')
+  const dataBytes = typeof data === 'string' ? Buffer.byteLength(data, 'utf8') : data.length
   const buf = Buffer.allocUnsafe(1 + 4 + sqlBytes + 1 + (dataBytes > 0 ? 1 + 4 + dataBytes : 0) + 1 + 4)
   let at = 0
   buf[at++] = 0x51 // Q
@@ -20,7 +20,7 @@ export function copyInMessages(sql: string, data: string): Buffer {
     buf[at++] = 0x64 // d
     buf.writeUInt32BE(4 + dataBytes, at)
     at += 4
-    at += buf.write(data, at, 'utf8')
+    at += typeof data === 'string' ? buf.write(data, at, 'utf8') : data.copy(buf, at)
   }
   buf[at++] = 0x63 // c
   buf.writeUInt32BE(4, at)
@@ -36,7 +36,8 @@ export function copyInMessages(sql: string, data: string): Buffer {
  * ErrorResponse + ReadyForQuery and ignores the CopyData/CopyDone that follow (postgres.c accepts and
  * drops them outside copy mode, "because a COPY failed, and the frontend is still sending data").
  *
- * A pg "submittable": `client.query(new PipelinedCopyIn(sql, text))`, then `await copy.done`. pg's
+ * A pg "submittable": `client.query(new PipelinedCopyIn(sql, data))` (text, or a binary COPY file as a
+ * Buffer), then `await copy.done`. pg's
  * query_timeout works through `callback` like for its own queries.
  */
 export class PipelinedCopyIn implements pg.Submittable {
@@ -48,7 +49,7 @@ export class PipelinedCopyIn implements pg.Submittable {
 
   constructor(
     private readonly sql: string,
-    private readonly data: string,
+    private readonly data: string | Buffer,
   ) {
     let settle!: (err: Error | null) => void
     this.done = new Promise<number>((resolve, reject) => {

@@ -2,6 +2,7 @@ import { DuplicateKeyError, type IngestStore, type IngestTx, type LatestWrite, t
 import type { SqlExecutor } from '../sql/executor.js'
 import { createSqlIngestTx, createSqlSensorDirectory } from '../sql/ingest-tx.js'
 import { toJson, toNumber } from '../sql/row.js'
+import { COPY_COLUMNS, encodeReadingsBinary } from './copy-binary.js'
 import { PipelinedCopyIn } from './copy-in.js'
 import { bigintArrayLiteral, dollarQuoted, type PgBatchTx, type PgPool } from './pool.js'
 
@@ -50,51 +51,16 @@ const MOVE_LATEST = `INSERT INTO sensor_readings_latest (sensor_id, latest_value
 const SAVE_STATES = `UPDATE sensor_rule_state s SET state = u.state, updated_at = now()
   FROM jsonb_to_recordset(?::jsonb) AS u(sensor_id bigint, state jsonb) WHERE s.sensor_id = u.sensor_id`
 
-const COPY_READINGS = `COPY sensor_readings (sensor_id, value, "timestamp", device_timestamp, dedup_key, sequence, classification, reason_codes, transport) FROM STDIN`
-
-/** COPY text format: backslash, tab, newline and carriage return escaped; NULL is \N. */
-function copyText(v: string | null): string {
-  if (v === null) return '\\N'
-  return /[\\\t\n\r]/.test(v) ? v.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r')) : v
-}
+const COPY_READINGS = `COPY sensor_readings (${COPY_COLUMNS}) FROM STDIN WITH (FORMAT binary)`
 
 /**
- * copyText for the columns that take a handful of values (class, reason codes, transport): each distinct
- * value is escaped once per flush, not once per row.
- */
-function memoCopyText(): (v: string | null) => string {
-  const seen = new Map<string, string>()
-  return (v) => {
-    if (v === null) return '\\N'
-    let out = seen.get(v)
-    if (out === undefined) {
-      out = copyText(v)
-      if (seen.size < 256) seen.set(v, out)
-    }
-    return out
-  }
-}
-
-/**
- * One COPY per flush, its data in one message right behind the query (PipelinedCopyIn). A stored key
- * aborts it: DuplicateKeyError.
+ * One COPY per flush, binary (copy-binary.ts), its data in one message right behind the query
+ * (PipelinedCopyIn). A stored key aborts it: DuplicateKeyError.
  */
 async function copyReadings(batch: PgBatchTx, rows: readonly ReadingRow[]): Promise<void> {
-  const client = batch.client
   await batch.begin()
-  let text = ''
-  let lastIngest = NaN
-  let lastIngestIso = ''
-  const small = memoCopyText()
-  for (const r of rows) {
-    if (r.ingestTime !== lastIngest) {
-      lastIngest = r.ingestTime
-      lastIngestIso = new Date(r.ingestTime).toISOString()
-    }
-    text += `${r.sensorId}\t${r.value}\t${lastIngestIso}\t${r.deviceTime === null ? '\\N' : new Date(r.deviceTime).toISOString()}\t${copyText(r.dedupKey)}\t${r.sequence === null ? '\\N' : r.sequence}\t${small(r.classification)}\t${small(r.reasons)}\t${small(r.transport)}\n`
-  }
-  const copy = new PipelinedCopyIn(COPY_READINGS, text)
-  void client.query(copy)
+  const copy = new PipelinedCopyIn(COPY_READINGS, encodeReadingsBinary(rows))
+  void batch.client.query(copy)
   try {
     await copy.done
   } catch (err) {

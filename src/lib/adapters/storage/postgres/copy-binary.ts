@@ -1,0 +1,137 @@
+import type { ReadingRow } from '../../../ports/ingest-store.js'
+
+/**
+ * Readings in PostgreSQL's binary COPY format (the `COPY ... FROM STDIN WITH (FORMAT binary)` file
+ * layout: signature, flags, then per row a field count and length-prefixed fields, then -1).
+ *
+ * Binary instead of text: PostgreSQL does not parse two timestamps, a float and two integers per row
+ * (measured here: `\copy` of the same 200 000 rows into sensor_readings, 200–213 k rows/s as text,
+ * 224–246 k rows/s binary), we do not format them, and nothing needs escaping.
+ */
+
+const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1')
+/** Milliseconds from 1970-01-01 to 2000-01-01, PostgreSQL's timestamp epoch. */
+const PG_EPOCH_MS = 946_684_800_000
+const TWO_32 = 4_294_967_296
+const FIELDS = 9
+const JSONB_VERSION = 1
+
+export const COPY_COLUMNS = 'sensor_id, value, "timestamp", device_timestamp, dedup_key, sequence, classification, reason_codes, transport'
+
+class Writer {
+  buf: Buffer
+  at = 0
+  constructor(size: number) {
+    this.buf = Buffer.allocUnsafe(size)
+  }
+
+  ensure(n: number): void {
+    if (this.at + n <= this.buf.length) return
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.at + n))
+    this.buf.copy(next, 0, 0, this.at)
+    this.buf = next
+  }
+
+  int16(v: number): void {
+    this.buf.writeInt16BE(v, this.at)
+    this.at += 2
+  }
+
+  int32(v: number): void {
+    this.buf.writeInt32BE(v, this.at)
+    this.at += 4
+  }
+
+  null(): void {
+    this.int32(-1)
+  }
+
+  /** A safe integer as int8 (8 bytes, big-endian, two's complement). */
+  int8(v: number): void {
+    this.int32(8)
+    const hi = Math.floor(v / TWO_32)
+    this.buf.writeInt32BE(hi, this.at)
+    this.buf.writeUInt32BE(v - hi * TWO_32, this.at + 4)
+    this.at += 8
+  }
+
+  float8(v: number): void {
+    this.int32(8)
+    this.buf.writeDoubleBE(v, this.at)
+    this.at += 8
+  }
+
+  /** Epoch ms as timestamptz: microseconds since 2000-01-01, truncated to the ms as `new Date(ms)` would. */
+  timestamptz(ms: number): void {
+    const d = Math.trunc(ms) - PG_EPOCH_MS
+    if (Math.abs(d) < 9e12) {
+      this.int8(d * 1000) // exact: |d · 1000| < 2^53
+    } else {
+      this.int32(8)
+      this.buf.writeBigInt64BE(BigInt(d) * 1000n, this.at)
+      this.at += 8
+    }
+  }
+
+  text(s: string): void {
+    this.ensure(4 + s.length * 3)
+    const n = this.buf.write(s, this.at + 4, 'utf8')
+    this.buf.writeInt32BE(n, this.at)
+    this.at += 4 + n
+  }
+
+  bytes(b: Buffer): void {
+    this.ensure(4 + b.length)
+    this.buf.writeInt32BE(b.length, this.at)
+    b.copy(this.buf, this.at + 4)
+    this.at += 4 + b.length
+  }
+}
+
+/** The encoded value of the columns that take a handful of values (class, reasons, transport), once each. */
+function memoBytes(encode: (s: string) => Buffer): (s: string) => Buffer {
+  const seen = new Map<string, Buffer>()
+  return (s) => {
+    let b = seen.get(s)
+    if (b === undefined) {
+      b = encode(s)
+      if (seen.size < 256) seen.set(s, b)
+    }
+    return b
+  }
+}
+
+const utf8 = (s: string): Buffer => Buffer.from(s, 'utf8')
+const jsonb = (s: string): Buffer => Buffer.concat([Buffer.from([JSONB_VERSION]), Buffer.from(s, 'utf8')])
+
+/** The binary COPY data of these rows, columns in COPY_COLUMNS order. */
+export function encodeReadingsBinary(rows: readonly ReadingRow[]): Buffer {
+  const w = new Writer(SIGNATURE.length + 8 + rows.length * 160 + 2)
+  SIGNATURE.copy(w.buf, 0)
+  w.at = SIGNATURE.length
+  w.int32(0) // flags
+  w.int32(0) // header extension length
+  const text = memoBytes(utf8)
+  const json = memoBytes(jsonb)
+  for (const r of rows) {
+    // Fixed-size fields: 2 + 6 × (4 + 8); the variable ones ensure their own room.
+    w.ensure(2 + 6 * 12)
+    w.int16(FIELDS)
+    w.int8(r.sensorId)
+    w.float8(r.value === 0 ? 0 : r.value) // -0 stored as 0, as the text form did
+    w.timestamptz(r.ingestTime)
+    if (r.deviceTime === null) w.null()
+    else w.timestamptz(r.deviceTime)
+    if (r.dedupKey === null) w.null()
+    else w.text(r.dedupKey)
+    w.ensure(12)
+    if (r.sequence === null) w.null()
+    else w.int8(r.sequence)
+    w.bytes(text(r.classification))
+    w.bytes(json(r.reasons))
+    w.bytes(text(r.transport))
+  }
+  w.ensure(2)
+  w.int16(-1)
+  return w.buf.subarray(0, w.at)
+}
