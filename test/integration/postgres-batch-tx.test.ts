@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 import { COPY_COLUMNS, encodeReadingsBinary } from '../../src/lib/adapters/storage/postgres/copy-binary.js'
 import { copyInMessages, PipelinedCopyIn } from '../../src/lib/adapters/storage/postgres/copy-in.js'
+import { createPostgresIngestStore } from '../../src/lib/adapters/storage/postgres/ingest-store.js'
 import type { ReadingRow } from '../../src/lib/ports/ingest-store.js'
 import { bigintArrayLiteral, dollarQuoted, isServerAnswer, PgPool } from '../../src/lib/adapters/storage/postgres/pool.js'
 import { createTestDatabase, postgresAvailable } from '../helpers/services.js'
@@ -196,6 +197,43 @@ describe.skipIf(!pgUp)('PostgreSQL protocol shortcuts (real server)', () => {
     } finally {
       c2.release()
     }
+  })
+
+  it('the last statement of a flush stores latest values and rule states exactly, whatever the state text holds', async () => {
+    await pool.run(`CREATE TABLE sensor_readings_latest (sensor_id bigint PRIMARY KEY, latest_value double precision NOT NULL, latest_timestamp timestamptz NOT NULL, reading_id bigint)`)
+    await pool.run(`CREATE TABLE sensor_rule_state (sensor_id bigint PRIMARY KEY, state jsonb NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())`)
+    await pool.run(`CREATE TABLE sensors (id bigint PRIMARY KEY, operational_state text, valid_readings_count int, state_changed_at timestamptz)`)
+    await pool.run(`INSERT INTO sensors (id) VALUES (1), (2)`)
+    const store = createPostgresIngestStore(pool)
+    const weird = { note: 'quote " backslash \\ dollar $q$ $$ brace } comma , ünï 🚀 \u0001', n: 1.5e-7 }
+    const T = Date.UTC(2026, 10, 27, 1, 2, 3, 456)
+    const state = (id: number, extra: object) => ({ sensorId: id, state: JSON.stringify({ operationalState: 'NORMAL', ...extra }), operationalState: 'NORMAL' as const, validReadingsCount: 3, stateChangedAt: T, changed: id === 1 })
+    await store.transaction(async (tx) => {
+      await tx.lockSensors([1, 2])
+      await tx.saveProgress?.(
+        [
+          { sensorId: 1, value: 5e-324, time: T },
+          { sensorId: 2, value: -1e308, time: Date.parse('0001-01-01T00:00:00.001Z') },
+        ],
+        [state(1, weird), state(2, {})],
+        { last: true },
+      )
+    })
+    const latest = await pool.all<{ sensor_id: number; latest_value: number; ms: string }>(`SELECT sensor_id, latest_value, (extract(epoch from latest_timestamp) * 1000)::bigint::text AS ms FROM sensor_readings_latest ORDER BY 1`)
+    expect(latest).toEqual([
+      { sensor_id: 1, latest_value: 5e-324, ms: String(T) },
+      { sensor_id: 2, latest_value: -1e308, ms: String(Date.parse('0001-01-01T00:00:00.001Z')) },
+    ])
+    const states = await pool.all<{ sensor_id: number; state: unknown }>(`SELECT sensor_id, state FROM sensor_rule_state ORDER BY 1`)
+    expect(states).toEqual([
+      { sensor_id: 1, state: { operationalState: 'NORMAL', ...weird } },
+      { sensor_id: 2, state: { operationalState: 'NORMAL' } },
+    ])
+    const legacy = await pool.all<{ id: number; operational_state: string | null }>(`SELECT id, operational_state FROM sensors ORDER BY 1`)
+    expect(legacy).toEqual([
+      { id: 1, operational_state: 'NORMAL' },
+      { id: 2, operational_state: null },
+    ])
   })
 
   it('a dollar-quoted JSON document round-trips whatever it holds', async () => {

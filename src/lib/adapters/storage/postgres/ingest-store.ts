@@ -16,23 +16,31 @@ const ensureStates = (ids: string): string => `INSERT INTO sensor_rule_state (se
 const lockStates = (ids: string): string => `SELECT sensor_id, state FROM sensor_rule_state WHERE sensor_id = ANY(${ids}) ORDER BY sensor_id FOR UPDATE`
 
 // The latest readings, the rule states and the legacy sensor state columns in one statement, sent in
-// the flush's last simple-query batch (with COMMIT); the three JSON documents are dollar-quoted literals.
-const saveProgressSql = (latest: string, states: string, legacy: string): string => `WITH latest AS (
+// the flush's last simple-query batch (with COMMIT). Latest rows and states travel as array literals:
+// one jsonb document holding every state cost PostgreSQL about twice as much (it builds the whole
+// document, then each state again), measured with 1 000 sensors.
+const saveProgressSql = (p: { ids: string; values: string; times: string; stateIds: string; states: string; legacy: string }): string => `WITH latest AS (
     INSERT INTO sensor_readings_latest (sensor_id, latest_value, latest_timestamp)
-    SELECT l.sensor_id, l.v, l.t FROM jsonb_to_recordset(${latest}::jsonb) AS l(sensor_id bigint, v float8, t timestamptz)
+    SELECT * FROM unnest(${p.ids}, ${p.values}::float8[], ${p.times}::timestamptz[])
     ON CONFLICT (sensor_id) DO UPDATE SET latest_value = EXCLUDED.latest_value, latest_timestamp = EXCLUDED.latest_timestamp
     WHERE sensor_readings_latest.latest_timestamp <= EXCLUDED.latest_timestamp
     RETURNING 1),
   states AS (
     INSERT INTO sensor_rule_state (sensor_id, state, updated_at)
-    SELECT u.sensor_id, u.state, now() FROM jsonb_to_recordset(${states}::jsonb) AS u(sensor_id bigint, state jsonb)
+    SELECT u.id, u.state::jsonb, now() FROM unnest(${p.stateIds}, ${p.states}::text[]) AS u(id, state)
     ON CONFLICT (sensor_id) DO UPDATE SET state = EXCLUDED.state, updated_at = EXCLUDED.updated_at
     RETURNING 1),
   legacy AS (
     UPDATE sensors s SET operational_state = u.st, valid_readings_count = u.n, state_changed_at = u.at
-    FROM jsonb_to_recordset(${legacy}::jsonb) AS u(id bigint, st text, n int, at timestamptz) WHERE s.id = u.id
+    FROM jsonb_to_recordset(${p.legacy}::jsonb) AS u(id bigint, st text, n int, at timestamptz) WHERE s.id = u.id
     RETURNING 1)
   SELECT (SELECT count(*) FROM latest) AS latest, (SELECT count(*) FROM states) AS states, (SELECT count(*) FROM legacy) AS legacy`
+
+/** An array literal's element: double-quoted, backslash and double quote escaped (any text). */
+const arrayElement = (s: string): string => `"${s.replace(/[\\"]/g, '\\$&')}"`
+
+/** A dollar-quoted array literal of these elements (numbers and ISO times need no quoting). */
+const arrayLiteral = (elements: readonly string[]): string => dollarQuoted(`{${elements.join(',')}}`)
 
 const EXISTING_KEYS = `SELECT r.sensor_id, r.dedup_key FROM sensor_readings r
   JOIN unnest(?::bigint[], ?::text[]) AS k(sensor_id, dedup_key) ON r.sensor_id = k.sensor_id AND r.dedup_key = k.dedup_key`
@@ -97,11 +105,18 @@ function pgIngestTx(batch: PgBatchTx, tx: SqlExecutor, known: Set<number>): Inge
     },
     async saveProgress(latest: readonly LatestWrite[], states: readonly StateWrite[], options?: { last?: boolean }) {
       if (latest.length === 0 && states.length === 0) return
-      const latestJson = `[${latest.map((l) => `{"sensor_id":${l.sensorId},"v":${JSON.stringify(l.value)},"t":"${new Date(l.time).toISOString()}"}`).join(',')}]`
-      const statesJson = `[${states.map((s) => `{"sensor_id":${s.sensorId},"state":${s.state}}`).join(',')}]`
       const legacyJson = JSON.stringify(states.filter((s) => s.changed).map((s) => ({ id: s.sensorId, st: s.operationalState, n: s.validReadingsCount, at: iso(s.stateChangedAt) })))
+      const sql = saveProgressSql({
+        ids: bigintArrayLiteral(latest.map((l) => l.sensorId)),
+        // String(number) is the shortest form that reads back as the same double (-0 becomes 0).
+        values: arrayLiteral(latest.map((l) => String(l.value === 0 ? 0 : l.value))),
+        times: arrayLiteral(latest.map((l) => new Date(l.time).toISOString())),
+        stateIds: bigintArrayLiteral(states.map((st) => st.sensorId)),
+        states: arrayLiteral(states.map((st) => arrayElement(st.state))),
+        legacy: dollarQuoted(legacyJson),
+      })
       // The last statement of the flush carries its COMMIT (one round trip fewer).
-      await batch.run([saveProgressSql(dollarQuoted(latestJson), dollarQuoted(statesJson), dollarQuoted(legacyJson))], { commit: options?.last === true })
+      await batch.run([sql], { commit: options?.last === true })
     },
     async existingDedupKeys(pairs) {
       const found = new Set<string>()
