@@ -1,5 +1,5 @@
 import type { Config } from '../../config/index.js'
-import { guardReading, isSuspiciousZero } from '../../domain/rules/index.js'
+import { type GuardInput, guardReading, isSuspiciousZero } from '../../domain/rules/index.js'
 import { classifyStoreError, UnavailableError } from '../../errors/index.js'
 import type { Logger } from '../../log/index.js'
 import type { Clock } from '../../ports/clock.js'
@@ -130,12 +130,14 @@ export class IngestService {
   private readonly deps: IngestServiceDeps
   /** Per sensor, the newest device time among committed readings whose pre-filter key holds it. */
   private readonly newestCommitted = new Map<number, number>()
+  private readonly guardInput: GuardInput
   /** Whether a sensor missing from newestCommitted has no key in the pre-filter either (true until the map is reset). */
   private newestKnown = true
 
   constructor(deps: IngestServiceDeps) {
     this.deps = deps
     const { config, clock, store, metrics } = deps
+    this.guardInput = { value: 0, sensorType: null, deviceTime: null, now: 0, backfill: false, maxFutureSkewSeconds: config.ingest.maxFutureSkewSeconds, maxAgeDays: config.ingest.maxAgeDays }
     this.resolver = new SensorResolver(store.sensors, clock, { ttlMs: config.resolver.ttlSeconds * 1000, negativeTtlMs: config.resolver.negativeTtlSeconds * 1000 })
     this.dedup = deps.dedup ?? createMemoryDedupFilter({ ttlMs: config.dedup.ttlSeconds * 1000, clock })
     this.breaker = deps.breaker ?? createStoreBreaker({ store: 'iot', config, clock, logger: deps.logger, metrics, onClosed: () => deps.onBreakerClosed?.() })
@@ -161,15 +163,14 @@ export class IngestService {
   }
 
   private guard(info: SensorInfo, value: number, deviceTime: number | null, now: number, backfill: boolean): string | null {
-    const code = guardReading({
-      value,
-      sensorType: info.sensorType,
-      deviceTime,
-      now,
-      backfill,
-      maxFutureSkewSeconds: this.deps.config.ingest.maxFutureSkewSeconds,
-      maxAgeDays: this.deps.config.ingest.maxAgeDays,
-    }) ?? this.deps.store.valueGuard?.(value) ?? null
+    // One input object reused for every reading (guardReading is synchronous and keeps nothing).
+    const g = this.guardInput
+    g.value = value
+    g.sensorType = info.sensorType
+    g.deviceTime = deviceTime
+    g.now = now
+    g.backfill = backfill
+    const code = guardReading(g) ?? this.deps.store.valueGuard?.(value) ?? null
     if (code === null && isSuspiciousZero(value, info.sensorType)) this.deps.metrics.suspiciousZeros.inc({ sensor_type: info.sensorType ?? 'unknown' })
     return code
   }

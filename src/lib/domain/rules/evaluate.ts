@@ -223,6 +223,27 @@ export function evaluateReadingInPlace(rules: SensorRules, state: RuleState, rea
   return evaluateLive(rules, state, reading, options, true)
 }
 
+/** Moves the operational state, recording the change as an effect. */
+function moveState(state: RuleState, effects: Effect[], time: number, to: OperationalState): void {
+  if (state.operationalState === to) return
+  effects.push({ kind: 'state_change', from: state.operationalState, to, time })
+  state.operationalState = to
+  state.stateChangedAt = time
+}
+
+/**
+ * Ends one reading's evaluation. prev only moves forward, so a late reading never becomes the base of
+ * the next delta. (Module functions, not closures: this runs once per reading.)
+ */
+function finishReading(state: RuleState, late: boolean, value: number, time: number, reasons: Reason[], effects: Effect[], classification: ReadingClass): Evaluation {
+  if (!late) {
+    state.prevValue = value
+    state.prevTime = time
+  }
+  state.readingsSeen += 1
+  return { state, classification, reasons, effects }
+}
+
 function evaluateLive(rules: SensorRules, input: RuleState, reading: ReadingInput, options: EvaluateOptions, inPlace = false): Evaluation {
   // -0 would come back from JSON (the state row, reasons, effects) as 0, so it never enters them.
   const value = reading.value === 0 ? 0 : reading.value
@@ -231,22 +252,7 @@ function evaluateLive(rules: SensorRules, input: RuleState, reading: ReadingInpu
   const reasons: Reason[] = []
   const effects: Effect[] = []
 
-  const changeState = (to: OperationalState): void => {
-    if (state.operationalState === to) return
-    effects.push({ kind: 'state_change', from: state.operationalState, to, time })
-    state.operationalState = to
-    state.stateChangedAt = time
-  }
   const late = state.prevTime !== null && time < state.prevTime
-  const finish = (classification: ReadingClass): Evaluation => {
-    // prev only moves forward so a late reading never becomes the base of the next delta.
-    if (!late) {
-      state.prevValue = value
-      state.prevTime = time
-    }
-    state.readingsSeen += 1
-    return { state, classification, reasons, effects }
-  }
 
   // Staleness is derived from the data time, so nothing has to persist STALE for the restart to happen.
   const gapMs = state.prevTime === null ? null : time - state.prevTime
@@ -269,10 +275,10 @@ function evaluateLive(rules: SensorRules, input: RuleState, reading: ReadingInpu
     if (required > 0) {
       state.validReadingsCount += 1
       reasons.push({ code: 'WARMUP', count: state.validReadingsCount, required })
-      if (state.validReadingsCount >= required) changeState('NORMAL')
-      return finish('ML_PREDICTION')
+      if (state.validReadingsCount >= required) moveState(state, effects, time, 'NORMAL')
+      return finishReading(state, late, value, time, reasons, effects, 'ML_PREDICTION')
     }
-    changeState('NORMAL')
+    moveState(state, effects, time, 'NORMAL')
   }
 
   if (late) reasons.push({ code: 'LATE_READING' })
@@ -298,8 +304,8 @@ function evaluateLive(rules: SensorRules, input: RuleState, reading: ReadingInpu
     state.cleanStreak = 0
     reasons.push(thresholdReason(winner, value))
     applyAlert(rules, state, winner, { value, time }, options.alertRenotifyMs ?? DEFAULT_ALERT_RENOTIFY_MS, effects)
-    changeState(alertState(state))
-    return finish('ALERT')
+    moveState(state, effects, time, alertState(state))
+    return finishReading(state, late, value, time, reasons, effects, 'ALERT')
   }
 
   const clean = pending === undefined
@@ -324,7 +330,7 @@ function evaluateLive(rules: SensorRules, input: RuleState, reading: ReadingInpu
       const inCooldown = state.lastDeltaSpikeAt !== null && time - state.lastDeltaSpikeAt < delta.cooldownSec * MS_PER_SECOND
       if (inCooldown) {
         reasons.push(...deltaReasons('DELTA_SPIKE_COOLDOWN', delta, measure, previous.value))
-        return finish('WARNING')
+        return finishReading(state, late, value, time, reasons, effects, 'WARNING')
       }
       reasons.push(...deltaReasons('DELTA_SPIKE', delta, measure, previous.value))
       const payload: DeltaSpikePayload = {
@@ -348,12 +354,12 @@ function evaluateLive(rules: SensorRules, input: RuleState, reading: ReadingInpu
       })
       state.lastDeltaSpikeAt = time
       state.activeDeltaSpike = true
-      changeState(alertState(state))
-      return finish('WARNING')
+      moveState(state, effects, time, alertState(state))
+      return finishReading(state, late, value, time, reasons, effects, 'WARNING')
     }
   }
 
-  if (!clean) return finish('ML_PREDICTION')
+  if (!clean) return finishReading(state, late, value, time, reasons, effects, 'ML_PREDICTION')
 
   reasons.push(CLEAN_REASON)
   state.cleanStreak += 1
@@ -367,9 +373,9 @@ function evaluateLive(rules: SensorRules, input: RuleState, reading: ReadingInpu
       effects.push({ kind: 'resolve_delta_spike', time })
       state.activeDeltaSpike = false
     }
-    changeState('NORMAL')
+    moveState(state, effects, time, 'NORMAL')
   }
-  return finish('ML_PREDICTION')
+  return finishReading(state, late, value, time, reasons, effects, 'ML_PREDICTION')
 }
 
 /** One active alert per sensor: open, update in place, escalate, or leave a higher one alone. */
