@@ -5,7 +5,8 @@ import { COPY_COLUMNS, encodeReadingsBinary } from '../../src/lib/adapters/stora
 import { copyInMessages, PipelinedCopyIn } from '../../src/lib/adapters/storage/postgres/copy-in.js'
 import { createPostgresIngestStore } from '../../src/lib/adapters/storage/postgres/ingest-store.js'
 import type { ReadingRow } from '../../src/lib/ports/ingest-store.js'
-import { bigintArrayLiteral, dollarQuoted, isServerAnswer, PgPool } from '../../src/lib/adapters/storage/postgres/pool.js'
+import { bigintArrayLiteral, dollarQuoted, isServerAnswer, type PgBatchTx, PgPool } from '../../src/lib/adapters/storage/postgres/pool.js'
+import type { SqlExecutor } from '../../src/lib/adapters/storage/sql/executor.js'
 import { createTestDatabase, postgresAvailable } from '../helpers/services.js'
 
 // The ingest hot path's two protocol shortcuts, on a real server: COPY data sent behind its query
@@ -234,6 +235,57 @@ describe.skipIf(!pgUp)('PostgreSQL protocol shortcuts (real server)', () => {
       { id: 1, operational_state: 'NORMAL' },
       { id: 2, operational_state: null },
     ])
+  })
+
+  it('a deferred COPY rides with the last batch and its COMMIT; or is sent before any other statement; or with the COMMIT', async () => {
+    await pool.run('TRUNCATE t')
+    const sql = 'COPY t (id, note) FROM STDIN'
+    let roundTrips = 0
+    const counted = async <T>(fn: (batch: PgBatchTx, tx: SqlExecutor) => Promise<T>) =>
+      pool.batchedTransaction(async (batch, tx) => {
+        const query = batch.client.query.bind(batch.client)
+        batch.client.query = ((...args: Parameters<typeof query>) => (roundTrips++, query(...args))) as typeof query
+        try {
+          return await fn(batch, tx)
+        } finally {
+          batch.client.query = query
+        }
+      })
+    await counted(async (batch) => {
+      await batch.run(['SELECT 1'])
+      batch.deferCopy(sql, '1\ta\n2\tb\n')
+      expect(await count()).toBe(0)
+      await batch.run([`INSERT INTO t VALUES (3, 'c')`], { commit: true, afterCopy: true })
+      expect(batch.state).toBe('committed')
+    })
+    expect(roundTrips).toBe(2) // BEGIN + SELECT; then COPY + INSERT + COMMIT
+    expect(await count()).toBe(3)
+
+    roundTrips = 0
+    await counted(async (batch, tx) => {
+      batch.deferCopy(sql, '4\td\n')
+      // A statement that cannot carry it: the COPY goes first (with the BEGIN), then the statement.
+      expect(await tx.all<{ n: number }>('SELECT count(*)::int AS n FROM t')).toEqual([{ n: 4 }])
+      batch.deferCopy(sql, '5\te\n')
+    })
+    expect(roundTrips).toBe(3) // BEGIN, COPY, SELECT; then COPY + COMMIT
+    expect(await count()).toBe(5)
+  })
+
+  it('a deferred COPY hitting a stored key: the mapped error, a certain rollback (not COMMIT_UNKNOWN), nothing of the transaction kept', async () => {
+    await pool.run('TRUNCATE t')
+    await pool.run(`INSERT INTO t VALUES (2, 'already')`)
+    class Mapped extends Error {}
+    const err = await pool
+      .batchedTransaction(async (batch) => {
+        await batch.run([`INSERT INTO t VALUES (10, 'in the same transaction')`])
+        batch.deferCopy('COPY t (id, note) FROM STDIN', '1\ta\n2\tb\n3\tc\n', (e) => ((e as { code?: string }).code === '23505' ? new Mapped('dup', { cause: e }) : e))
+        await batch.run([`INSERT INTO t VALUES (11, 'x')`], { commit: true, afterCopy: true })
+      })
+      .catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(Mapped)
+    expect(isServerAnswer(err)).toBe(true)
+    expect((await pool.all<{ id: number }>('SELECT id FROM t ORDER BY id')).map((r) => r.id)).toEqual([2])
   })
 
   it('a dollar-quoted JSON document round-trips whatever it holds', async () => {

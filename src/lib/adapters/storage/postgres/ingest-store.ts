@@ -3,7 +3,6 @@ import type { SqlExecutor } from '../sql/executor.js'
 import { createSqlIngestTx, createSqlSensorDirectory } from '../sql/ingest-tx.js'
 import { toJson, toNumber } from '../sql/row.js'
 import { COPY_COLUMNS, encodeReadingsBinary } from './copy-binary.js'
-import { PipelinedCopyIn } from './copy-in.js'
 import { bigintArrayLiteral, dollarQuoted, type PgBatchTx, type PgPool } from './pool.js'
 
 // Rule-state rows are created if missing (ids this process has not seen yet), then locked in id order
@@ -59,21 +58,7 @@ const SAVE_STATES = `UPDATE sensor_rule_state s SET state = u.state, updated_at 
 
 const COPY_READINGS = `COPY sensor_readings (${COPY_COLUMNS}) FROM STDIN WITH (FORMAT binary)`
 
-/**
- * One COPY per flush, binary (copy-binary.ts), its data in one message right behind the query
- * (PipelinedCopyIn). A stored key aborts it: DuplicateKeyError.
- */
-async function copyReadings(batch: PgBatchTx, rows: readonly ReadingRow[]): Promise<void> {
-  await batch.begin()
-  const copy = new PipelinedCopyIn(COPY_READINGS, encodeReadingsBinary(rows))
-  void batch.client.query(copy)
-  try {
-    await copy.done
-  } catch (err) {
-    if ((err as { code?: unknown }).code === '23505') throw new DuplicateKeyError(err)
-    throw err
-  }
-}
+const toDuplicateKeyError = (err: unknown): unknown => ((err as { code?: unknown }).code === '23505' ? new DuplicateKeyError(err) : err)
 
 const SAVE_SENSOR_STATES = `UPDATE sensors s SET operational_state = u.st, valid_readings_count = u.n, state_changed_at = u.at
   FROM unnest(?::bigint[], ?::text[], ?::int[], ?::timestamptz[]) AS u(id, st, n, at) WHERE s.id = u.id`
@@ -82,7 +67,11 @@ const iso = (ms: number | null): string | null => (ms === null ? null : new Date
 
 function pgIngestTx(batch: PgBatchTx, tx: SqlExecutor, known: Set<number>): IngestTx {
   return {
-    bulkInsertReadings: (rows) => (rows.length === 0 ? Promise.resolve() : copyReadings(batch, rows)),
+    // One binary COPY per flush, sent with the flush's last statement and its COMMIT (one round trip
+    // for all three); a stored key aborts it: DuplicateKeyError.
+    bulkInsertReadings: async (rows) => {
+      if (rows.length > 0) batch.deferCopy(COPY_READINGS, encodeReadingsBinary(rows), toDuplicateKeyError)
+    },
     ...createSqlIngestTx(tx),
     async lockSensors(ids) {
       const sorted = [...new Set(ids)].sort((a, b) => a - b)
@@ -113,8 +102,8 @@ function pgIngestTx(batch: PgBatchTx, tx: SqlExecutor, known: Set<number>): Inge
         states: dollarQuoted(`[${states.map((st) => st.state).join(',')}]`),
         legacy: dollarQuoted(legacyJson),
       })
-      // The last statement of the flush carries its COMMIT (one round trip fewer).
-      await batch.run([sql], { commit: options?.last === true })
+      // The last statement of the flush: the COPY goes in front of it and the COMMIT behind it, one round trip.
+      await batch.run([sql], { commit: options?.last === true, afterCopy: true })
     },
     async existingDedupKeys(pairs) {
       const found = new Set<string>()

@@ -3,6 +3,7 @@ import pg from 'pg'
 import { TransientStoreError, UnavailableError } from '../../../errors/index.js'
 import type { Dialect, Param, Row, SqlExecutor } from '../sql/executor.js'
 import { toNumber } from '../sql/row.js'
+import { PipelinedCopyIn } from './copy-in.js'
 
 export interface PgPoolOptions {
   url: string
@@ -128,6 +129,8 @@ export class PgPool implements SqlExecutor {
     let committing = false
     try {
       const out = await fn(batch, tx)
+      // A COPY still waiting goes with the COMMIT.
+      if (batch.hasDeferredCopy) await batch.run([], { commit: true, afterCopy: true })
       if (batch.state === 'open') {
         committing = true
         await client.query('COMMIT')
@@ -189,8 +192,10 @@ export function wrapPgError(err: unknown): unknown {
  * client timeouts leave a COMMIT's outcome unknown.
  */
 export function isServerAnswer(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null | undefined)?.code
-  return err instanceof pg.DatabaseError && typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && !code.startsWith('08') && !code.startsWith('57')
+  // A wrapper of our own (DuplicateKeyError) keeps the server's error as its cause.
+  const e = err instanceof pg.DatabaseError ? err : (err as { cause?: unknown } | null | undefined)?.cause
+  const code = (e as { code?: unknown } | null | undefined)?.code
+  return e instanceof pg.DatabaseError && typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && !code.startsWith('08') && !code.startsWith('57')
 }
 
 /** A SQL literal of a bigint array, from checked integers (a simple-query batch has no parameters). */
@@ -208,24 +213,50 @@ export function dollarQuoted(text: string): string {
 
 /**
  * One transaction sent as simple-query batches (`a; b; c` in one message, one round trip): the first
- * batch starts with BEGIN, the last may end with COMMIT. Only literals in the SQL (see
- * bigintArrayLiteral, dollarQuoted): the simple protocol has no parameters.
+ * batch starts with BEGIN, the last may end with COMMIT, and a deferred COPY rides in front of the next
+ * batch that allows it (`COPY ... FROM STDIN; a; COMMIT` with the copy data right behind: PostgreSQL
+ * runs the COPY, then the rest of the string). Only literals in the SQL (see bigintArrayLiteral,
+ * dollarQuoted): the simple protocol has no parameters.
  * state: idle (nothing sent) -> open -> committing (the COMMIT batch was sent) -> committed.
  */
 export class PgBatchTx {
   state: 'idle' | 'open' | 'committing' | 'committed' = 'idle'
+  private deferred: { sql: string; data: Buffer | string; mapError: (err: unknown) => unknown } | null = null
   constructor(readonly client: pg.PoolClient) {}
 
-  /** Sends BEGIN alone if nothing was sent yet (a statement that cannot ride on a batch). */
+  /** Sends BEGIN alone if nothing was sent yet, and any deferred COPY (before a statement that cannot carry them). */
   async begin(): Promise<void> {
-    if (this.state !== 'idle') return
-    this.state = 'open'
-    await this.client.query('BEGIN')
+    if (this.state === 'idle') {
+      this.state = 'open'
+      await this.client.query('BEGIN')
+    }
+    if (this.deferred) await this.copyThen([], false)
   }
 
-  /** Runs the statements in one round trip; returns each statement's result (BEGIN/COMMIT excluded). */
-  async run(statements: readonly string[], options: { commit?: boolean } = {}): Promise<pg.QueryResult[]> {
+  /** Whether a COPY waits to be sent (with the next batch that allows it, or the COMMIT). */
+  get hasDeferredCopy(): boolean {
+    return this.deferred !== null
+  }
+
+  /** A COPY to send later, in front of the next batch that allows it; its errors go through `mapError`. */
+  deferCopy(sql: string, data: Buffer | string, mapError: (err: unknown) => unknown = (err) => err): void {
+    if (this.deferred) throw new Error('a COPY is already waiting to be sent')
+    this.deferred = { sql, data, mapError }
+  }
+
+  /**
+   * Runs the statements in one round trip; returns each statement's result (BEGIN/COMMIT excluded).
+   * `afterCopy`: a deferred COPY goes in the same round trip, in front (results are then not returned).
+   */
+  async run(statements: readonly string[], options: { commit?: boolean; afterCopy?: boolean } = {}): Promise<pg.QueryResult[]> {
     if (this.state === 'committing' || this.state === 'committed') throw new Error('the transaction is already committing')
+    if (this.deferred) {
+      if (options.afterCopy) {
+        await this.copyThen(statements, options.commit === true)
+        return []
+      }
+      await this.begin()
+    }
     const parts = [...statements]
     const opening = this.state === 'idle'
     if (opening) parts.unshift('BEGIN')
@@ -235,6 +266,25 @@ export class PgBatchTx {
     if (options.commit) this.state = 'committed'
     const all = Array.isArray(res) ? res : [res]
     return all.slice(opening ? 1 : 0, options.commit ? all.length - 1 : all.length)
+  }
+
+  /** The deferred COPY, then these statements (then COMMIT), in one message and one round trip. */
+  private async copyThen(statements: readonly string[], commit: boolean): Promise<void> {
+    const copy = this.deferred
+    if (!copy) return
+    this.deferred = null
+    const parts = [copy.sql, ...statements]
+    if (this.state === 'idle') parts.unshift('BEGIN')
+    if (commit) parts.push('COMMIT')
+    this.state = commit ? 'committing' : 'open'
+    const submittable = new PipelinedCopyIn(parts.join(';\n'), copy.data)
+    void this.client.query(submittable)
+    try {
+      await submittable.done
+    } catch (err) {
+      throw copy.mapError(err)
+    }
+    if (commit) this.state = 'committed'
   }
 }
 
