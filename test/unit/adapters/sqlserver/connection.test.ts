@@ -2,7 +2,7 @@ import { createServer } from 'node:net'
 
 import sql from 'mssql'
 import type { IRecordSet } from 'mssql'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 
 import {
   bindParams,
@@ -343,5 +343,33 @@ describe('MssqlPool without a server', () => {
     } finally {
       await pool.close().catch(() => undefined)
     }
+  })
+})
+
+describe('MssqlPool transactions: a COMMIT whose outcome is unknown', () => {
+  // No server here: the pool's connection and the driver's Transaction are stubbed; only our handling runs.
+  async function commitFailing(err: unknown): Promise<unknown> {
+    const pool = new MssqlPool(cfg(), { max: 1, connectTimeoutMs: 1000, requestTimeoutMs: 1000 })
+    const spies = [
+      vi.spyOn(pool, 'connect').mockResolvedValue({} as never),
+      vi.spyOn(sql.Transaction.prototype, 'begin').mockResolvedValue(undefined as never),
+      vi.spyOn(sql.Transaction.prototype, 'commit').mockRejectedValue(err),
+      vi.spyOn(sql.Transaction.prototype, 'rollback').mockRejectedValue(new Error('no transaction')),
+    ]
+    try {
+      return await pool.transaction(async () => 'done').catch((e: unknown) => e)
+    } finally {
+      for (const s of spies) s.mockRestore()
+    }
+  }
+
+  it('a lost connection or a timeout during COMMIT is COMMIT_UNKNOWN (never retried as if nothing was written)', async () => {
+    expect(await commitFailing(Object.assign(new Error('Connection lost - read ECONNRESET'), { code: 'ECONNCLOSED' }))).toMatchObject({ code: 'COMMIT_UNKNOWN' })
+    expect(await commitFailing(Object.assign(new Error('Timeout: Request failed to complete in 1000ms'), { code: 'ETIMEOUT' }))).toMatchObject({ code: 'COMMIT_UNKNOWN' })
+  })
+
+  it("the server's own answer to COMMIT is a known outcome: the driver's error as it was", async () => {
+    const answer = Object.assign(new Error('The COMMIT TRANSACTION request has no corresponding BEGIN TRANSACTION.'), { number: 3902 })
+    expect(await commitFailing(answer)).toBe(answer)
   })
 })

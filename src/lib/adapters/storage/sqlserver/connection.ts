@@ -345,6 +345,11 @@ export function isMssqlTransient(err: unknown, depth = 0): boolean {
   return nested.some((x) => x !== err && isMssqlTransient(x, depth + 1))
 }
 
+/** Whether SQL Server itself answered with this error (an error number, not an outage), so the transaction it ended is known. */
+export function isMssqlServerAnswer(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && errorNumber(err) !== undefined && !isMssqlTransient(err)
+}
+
 /** Outages become UnavailableError (exit 1, HTTP 503); everything else is left as the driver raised it. */
 export function wrapMssqlError(err: unknown, target: string): unknown {
   if (err instanceof AppError) return err
@@ -471,9 +476,11 @@ export class MssqlPool implements SqlExecutor {
       throw wrapMssqlError(err, this.target)
     }
     const serial = new Serial()
+    let committing = false
     try {
       const out = await fn(this.executor(async () => new sql.Request(tx), serial))
       await serial.idle()
+      committing = true
       await tx.commit()
       return out
     } catch (err) {
@@ -483,6 +490,10 @@ export class MssqlPool implements SqlExecutor {
       } catch {
         // The server already rolled it back (deadlock victim, severe error: mssql reports EABORT) or the connection is gone.
       }
+      // A COMMIT that failed without the server's answer (connection lost, timeout) may have committed:
+      // it must not be retried as if nothing was written (readings without a dedup key would be stored twice).
+      if (committing && !isMssqlServerAnswer(err))
+        throw new UnavailableError(`SQL Server commit outcome unknown: ${err instanceof Error ? err.message : String(err)}`, { cause: err, code: 'COMMIT_UNKNOWN' })
       throw wrapMssqlError(err, this.target)
     }
   }
