@@ -92,6 +92,10 @@ export interface IngestServiceDeps {
   breaker?: CircuitBreaker
 }
 
+const DUPLICATE: ItemOutcome = Object.freeze({ status: 'duplicate' })
+const INTERNAL: ItemOutcome = Object.freeze({ status: 'rejected', code: 'INTERNAL' })
+const NO_KEYS: ReadonlySet<string> = new Set<string>()
+
 const BUILT_KEY = /^(\d+):(-|-?\d+\.\d{6}):-?\d+\.\d{6}(:-?\d+)?(#\d+)?$/
 
 /**
@@ -304,31 +308,35 @@ export class IngestService {
   /** Commits the accepted items and merges their outcomes with the rejections into receipts. */
   private async commit(transport: Transport, total: number, items: Array<{ index: number; item: ReadingItem }>, early: Map<number, ItemOutcome>): Promise<BatchReceipt> {
     // The pre-filter only ever holds committed keys: a hit is a duplicate without a database trip.
-    const keyed = items.map((e) => e.item.filterKey)
     const toCheck: string[] = []
     for (const { item } of items) if (item.filterKey !== null && !this.newerThanCommitted(item)) toCheck.push(item.filterKey)
-    const known = toCheck.length > 0 ? await this.dedup.seen(toCheck) : new Set<string>()
+    const known = toCheck.length > 0 ? await this.dedup.seen(toCheck) : NO_KEYS
     this.counters.dedupChecked += toCheck.length
     this.counters.dedupHits += known.size
-    const fresh: Array<{ index: number; item: ReadingItem }> = []
-    const all = new Map(early)
-    items.forEach((entry, i) => {
-      const k = keyed[i]
-      if (k !== null && k !== undefined && known.has(k)) all.set(entry.index, { status: 'duplicate' })
-      else fresh.push(entry)
-    })
-    const outcomes = fresh.length > 0 ? await this.submitWithDeadline(fresh.map((i) => i.item)) : []
-    fresh.forEach((entry, i) => all.set(entry.index, outcomes[i] as ItemOutcome))
+    // Outcomes by item index (an array, not a Map: this runs per reading).
+    const byIndex = new Array<ItemOutcome | undefined>(total)
+    for (const [index, o] of early) byIndex[index] = o
+    const fresh: ReadingItem[] = []
+    const freshIndex: number[] = []
+    for (const { index, item } of items) {
+      if (item.filterKey !== null && known.has(item.filterKey)) byIndex[index] = DUPLICATE
+      else {
+        fresh.push(item)
+        freshIndex.push(index)
+      }
+    }
+    const outcomes = fresh.length > 0 ? await this.submitWithDeadline(fresh) : []
+    for (let i = 0; i < freshIndex.length; i++) byIndex[freshIndex[i] as number] = outcomes[i]
     const receipt: BatchReceipt = { inserted: 0, duplicates: 0, rejected: 0, dead_lettered: 0, receipts: new Array<Receipt>(total) }
-    const counts = new Map<string, number>()
+    // Counted per outcome object (stored and duplicate outcomes are shared objects), labelled once each below.
+    const counts = new Map<ItemOutcome, number>()
     for (let index = 0; index < total; index++) {
-      const o = all.get(index) ?? { status: 'rejected', code: 'INTERNAL' }
+      const o = byIndex[index] ?? INTERNAL
       if (o.status === 'stored') receipt.inserted++
       else if (o.status === 'duplicate') receipt.duplicates++
       else if (o.status === 'rejected') receipt.rejected++
       else receipt.dead_lettered++
-      const label = `${o.classification ?? 'none'}|${o.status}`
-      counts.set(label, (counts.get(label) ?? 0) + 1)
+      counts.set(o, (counts.get(o) ?? 0) + 1)
       // Receipts stay small: a class only when it is not clean, a code or DLQ id only when there is one.
       const r: Receipt = { index, status: o.status }
       if (o.code !== undefined) r.code = o.code
@@ -336,10 +344,7 @@ export class IngestService {
       if (o.classification !== undefined && o.classification !== 'ML_PREDICTION') r.classification = o.classification
       receipt.receipts[index] = r
     }
-    for (const [label, n] of counts) {
-      const [cls = 'none', outcome = 'rejected'] = label.split('|')
-      this.deps.metrics.items.inc({ transport, class: cls, outcome }, n)
-    }
+    for (const [o, n] of counts) this.deps.metrics.items.inc({ transport, class: o.classification ?? 'none', outcome: o.status }, n)
     return receipt
   }
 
