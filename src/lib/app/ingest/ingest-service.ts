@@ -135,6 +135,7 @@ export class IngestService {
   /** Per sensor, the newest device time among committed readings whose pre-filter key holds it. */
   private readonly newestCommitted = new Map<number, number>()
   private readonly guardInput: GuardInput
+  private readonly timing = { sensorId: 0, sensorTsMs: null as number | null, ingestedTsMs: 0, sequence: null as number | null }
   /** Whether a sensor missing from newestCommitted has no key in the pre-filter either (true until the map is reset). */
   private newestKnown = true
 
@@ -164,6 +165,18 @@ export class IngestService {
         }
       },
     })
+  }
+
+  /** Feeds the diagnostics one reading, through one reused record (record() is synchronous and keeps nothing). */
+  private observe(sensorId: number, sensorTsMs: number | null, ingestedTsMs: number, sequence: number | null): void {
+    const diagnostics = this.deps.diagnostics
+    if (!diagnostics) return
+    const t = this.timing
+    t.sensorId = sensorId
+    t.sensorTsMs = sensorTsMs
+    t.ingestedTsMs = ingestedTsMs
+    t.sequence = sequence
+    diagnostics.record(t)
   }
 
   private guard(info: SensorInfo, value: number, deviceTime: number | null, now: number, backfill: boolean): string | null {
@@ -306,10 +319,11 @@ export class IngestService {
   }
 
   /** Commits the accepted items and merges their outcomes with the rejections into receipts. */
-  private async commit(transport: Transport, total: number, items: Array<{ index: number; item: ReadingItem }>, early: Map<number, ItemOutcome>): Promise<BatchReceipt> {
+  /** `items` and their positions in the request (`indexes`) are parallel arrays: no wrapper per reading. */
+  private async commit(transport: Transport, total: number, items: readonly ReadingItem[], indexes: readonly number[], early: Map<number, ItemOutcome>): Promise<BatchReceipt> {
     // The pre-filter only ever holds committed keys: a hit is a duplicate without a database trip.
     const toCheck: string[] = []
-    for (const { item } of items) if (item.filterKey !== null && !this.newerThanCommitted(item)) toCheck.push(item.filterKey)
+    for (const item of items) if (item.filterKey !== null && !this.newerThanCommitted(item)) toCheck.push(item.filterKey)
     const known = toCheck.length > 0 ? await this.dedup.seen(toCheck) : NO_KEYS
     this.counters.dedupChecked += toCheck.length
     this.counters.dedupHits += known.size
@@ -318,7 +332,9 @@ export class IngestService {
     for (const [index, o] of early) byIndex[index] = o
     const fresh: ReadingItem[] = []
     const freshIndex: number[] = []
-    for (const { index, item } of items) {
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i] as ReadingItem
+      const index = indexes[i] as number
       if (item.filterKey !== null && known.has(item.filterKey)) byIndex[index] = DUPLICATE
       else {
         fresh.push(item)
@@ -361,7 +377,8 @@ export class IngestService {
     for (const u of sensorUuids) resolved.set(u, byPair.get(`${input.deviceUuid}|${u}`) ?? null)
     const unknown: string[] = []
     const early = new Map<number, ItemOutcome>()
-    const items: Array<{ index: number; item: ReadingItem }> = []
+    const items: ReadingItem[] = []
+    const indexes: number[] = []
     input.readings.forEach((r, index) => {
       const info = resolved.get(r.sensorUuid) ?? null
       if (!info) {
@@ -374,7 +391,7 @@ export class IngestService {
         return
       }
       const deviceTime = r.sensorTs !== null ? r.sensorTs * 1000 : input.ts
-      this.deps.diagnostics?.record({ sensorId: info.id, sensorTsMs: r.sensorTs === null ? null : r.sensorTs * 1000, ingestedTsMs: now, sequence: r.sequence })
+      this.observe(info.id, r.sensorTs === null ? null : r.sensorTs * 1000, now, r.sequence)
       const code = this.guard(info, r.value, deviceTime, now, backfill)
       if (code) {
         early.set(index, { status: 'rejected', code })
@@ -389,9 +406,10 @@ export class IngestService {
         packetIndex: r.sensorTs === null && input.ts !== null ? index : null,
       })
       const filterKey = filterKeyOf(info.id, dedupKey, !r.msgId)
-      items.push({ index, item: { sensorId: info.id, deviceId: info.deviceId, value: r.value, deviceTime, ingestTime: now, dedupKey, filterKey, sequence: r.sequence, transport: input.transport, backfill, alerts } })
+      items.push({ sensorId: info.id, deviceId: info.deviceId, value: r.value, deviceTime, ingestTime: now, dedupKey, filterKey, sequence: r.sequence, transport: input.transport, backfill, alerts })
+      indexes.push(index)
     })
-    const receipt = await this.commit(input.transport, input.readings.length, items, early)
+    const receipt = await this.commit(input.transport, input.readings.length, items, indexes, early)
     return { inserted: receipt.inserted, unknown_sensors: unknown, ingested_ts: ingestedTs, duplicates: receipt.duplicates, rejected: receipt.rejected, dead_lettered: receipt.dead_lettered, receipts: receipt.receipts }
   }
 
@@ -401,12 +419,13 @@ export class IngestService {
     const backfill = options.backfill ?? false
     const resolved = await this.resolver.resolveIds(readings.map((r) => r.sensorId))
     const early = new Map<number, ItemOutcome>()
-    const items: Array<{ index: number; item: ReadingItem }> = []
+    const items: ReadingItem[] = []
+    const indexes: number[] = []
     readings.forEach((r, index) => {
       const info = resolved.get(`#${r.sensorId}`) ?? null
       if (!info) return void early.set(index, { status: 'rejected', code: 'UNKNOWN_SENSOR' })
       if (!info.active) return void early.set(index, { status: 'rejected', code: 'SENSOR_INACTIVE' })
-      this.deps.diagnostics?.record({ sensorId: info.id, sensorTsMs: r.timestamp, ingestedTsMs: now, sequence: r.sequence ?? null })
+      this.observe(info.id, r.timestamp, now, r.sequence ?? null)
       // A replay is judged against the time it was first received, not the time it is replayed.
       const code = this.guard(info, r.value, r.timestamp, r.ingestTime ?? now, r.backfill ?? backfill)
       if (code) return void early.set(index, { status: 'rejected', code })
@@ -414,23 +433,21 @@ export class IngestService {
       const dedupKey = r.dedupKey !== undefined ? r.dedupKey : buildDedupKey({ sensorId: info.id, value: r.value, msgId: r.msgId ?? null, deviceTsSeconds, sequence: r.sequence ?? null })
       const filterKey = r.dedupKey !== undefined ? dedupFilterKey({ sensorId: info.id, dedupKey }) : filterKeyOf(info.id, dedupKey, !r.msgId)
       items.push({
-        index,
-        item: {
-          sensorId: info.id,
-          deviceId: info.deviceId,
-          value: r.value,
-          deviceTime: r.timestamp,
-          ingestTime: r.ingestTime ?? now,
-          dedupKey,
-          filterKey,
-          sequence: r.sequence ?? null,
-          transport: (r.transport as Transport | undefined) ?? transport,
-          backfill: r.backfill ?? backfill,
-          alerts: r.alerts ?? options.alerts ?? false,
-        },
+        sensorId: info.id,
+        deviceId: info.deviceId,
+        value: r.value,
+        deviceTime: r.timestamp,
+        ingestTime: r.ingestTime ?? now,
+        dedupKey,
+        filterKey,
+        sequence: r.sequence ?? null,
+        transport: (r.transport as Transport | undefined) ?? transport,
+        backfill: r.backfill ?? backfill,
+        alerts: r.alerts ?? options.alerts ?? false,
       })
+      indexes.push(index)
     })
-    return this.commit(transport, readings.length, items, early)
+    return this.commit(transport, readings.length, items, indexes, early)
   }
 
   /** Stops accepting and flushes everything queued (graceful shutdown). */
