@@ -39,6 +39,8 @@ describe('SQL literals of the simple-query batches', () => {
     expect(dollarQuoted('{"a":1}')).toBe('$q${"a":1}$q$')
     expect(dollarQuoted('x$q$y')).toBe('$qq$x$q$y$qq$')
     expect(dollarQuoted('$q$ and $qq$')).toBe('$qqq$$q$ and $qq$$qqq$')
+    // A text ending in `$q` would let the closing tag start inside it.
+    expect(dollarQuoted('abc$q')).toBe('$qq$abc$q$qq$')
   })
 
   it('only a server SQLSTATE outside the connection classes is a certain answer', () => {
@@ -49,6 +51,11 @@ describe('SQL literals of the simple-query batches', () => {
     expect(isServerAnswer(server('08006'))).toBe(false)
     expect(isServerAnswer(Object.assign(new Error('Connection terminated'), { code: 'ECONNRESET' }))).toBe(false)
     expect(isServerAnswer(new Error('Query read timeout'))).toBe(false)
+    // A statement timeout or cancel is raised before a COMMIT completes: a certain rollback.
+    expect(isServerAnswer(server('57014'))).toBe(true)
+    // Our own wrapper keeps the server's error as its cause.
+    expect(isServerAnswer(new Error('wrapped', { cause: server('23505') }))).toBe(true)
+    expect(isServerAnswer(new Error('wrapped', { cause: server('57P01') }))).toBe(false)
   })
 })
 
@@ -286,6 +293,25 @@ describe.skipIf(!pgUp)('PostgreSQL protocol shortcuts (real server)', () => {
     expect(err).toBeInstanceOf(Mapped)
     expect(isServerAnswer(err)).toBe(true)
     expect((await pool.all<{ id: number }>('SELECT id FROM t ORDER BY id')).map((r) => r.id)).toEqual([2])
+  })
+
+  it('nothing can be sent once the COMMIT batch went out (it would run outside the transaction)', async () => {
+    await pool.run('TRUNCATE t')
+    const err = await pool
+      .batchedTransaction(async (batch, tx) => {
+        await batch.run([`INSERT INTO t VALUES (1, 'a')`], { commit: true })
+        await tx.run(`INSERT INTO t VALUES (2, 'after the commit')`)
+      })
+      .catch((e: unknown) => e)
+    // Committed, then a bug: the caller must not retry as if nothing was written; the stray statement never ran.
+    expect(err).toMatchObject({ code: 'COMMIT_UNKNOWN' })
+    expect((await pool.all<{ id: number }>('SELECT id FROM t')).map((r) => r.id)).toEqual([1])
+  })
+
+  it('the binary encoder refuses a non-integer for a bigint column instead of truncating it', () => {
+    const row: ReadingRow = { sensorId: 1, value: 1, ingestTime: 0, deviceTime: null, dedupKey: null, sequence: 1.5, classification: 'ML_PREDICTION', reasons: '[]', transport: 'http' }
+    expect(() => encodeReadingsBinary([row])).toThrow(TypeError)
+    expect(() => encodeReadingsBinary([{ ...row, sequence: null, sensorId: 2 ** 53 }])).toThrow(TypeError)
   })
 
   it('a dollar-quoted JSON document round-trips whatever it holds', async () => {

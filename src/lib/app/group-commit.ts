@@ -35,6 +35,9 @@ interface Group<I, O> {
   reject(e: unknown): void
 }
 
+/** Groups one take() looks at, at most (see take). */
+const MAX_SCAN = 4096
+
 /** Thrown when the queue is full: HTTP answers 503 + Retry-After, MQTT stops acking. */
 export class QueueFullError extends UnavailableError {
   constructor(queued: number) {
@@ -95,7 +98,14 @@ export class GroupCommitter<I, O> {
     const rest: Array<Group<I, O>> = []
     // Keys of groups left waiting in this pass: a later group sharing one waits too (per-key order).
     const waiting = new Set<number>()
+    // At most MAX_SCAN groups are looked at per pass: many callers waiting on one busy sensor must not
+    // make every flush walk all of them (the rest wait for the next pass, in order).
+    let scanned = 0
     for (const group of this.queue) {
+      if (++scanned > MAX_SCAN) {
+        rest.push(group)
+        continue
+      }
       if (group.settled) {
         // Its caller already got an error: the rest of its items are not written.
         this.queuedItems -= group.items.length - group.taken

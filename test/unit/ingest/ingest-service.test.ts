@@ -242,6 +242,15 @@ describe('IngestService: outages and the circuit breaker (R17)', () => {
     expect(s.store.committed).toHaveLength(1)
   })
 
+  it('CB_OPEN_ACTION=dlq: a commit whose outcome is unknown is answered 503, never dead-lettered (a replay could store it twice)', async () => {
+    const s = setup({ SP_MAX_RETRIES: '3', CB_FAILURE_THRESHOLD: '10', CB_OPEN_ACTION: 'dlq' })
+    s.store.faults = [{ kind: 'commit-unknown' }]
+    const out = await outcome(s.service.ingestById([reading(0, { sequence: null, timestamp: null })], 'http'))
+    expect((out as { error: { code?: string } }).error.code).toBe('COMMIT_UNKNOWN')
+    expect(s.dlq?.entries ?? []).toHaveLength(0)
+    expect(s.store.committed).toHaveLength(1)
+  })
+
   it('once the breaker opens in the middle of a flush the retries stop at once', async () => {
     const s = setup({ CB_FAILURE_THRESHOLD: '2', SP_MAX_RETRIES: '5' })
     s.store.always = { kind: 'outage' }

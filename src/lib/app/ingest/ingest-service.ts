@@ -218,7 +218,10 @@ export class IngestService {
     } catch (err) {
       const cls = err instanceof BreakerOpenError ? 'outage' : classifyStoreError(err)
       if (cls !== 'permanent') {
-        if (config.breaker.openAction === 'dlq' && this.deps.dlq) return this.deadLetter(items, err instanceof BreakerOpenError ? 'breaker_open' : 'store', 'outage', err)
+        // A commit whose outcome is unknown is never dead-lettered: the items may be stored, and the
+        // automatic replay of outage entries would store the readings without a dedup key twice.
+        const unknownCommit = (err as { code?: unknown }).code === 'COMMIT_UNKNOWN'
+        if (config.breaker.openAction === 'dlq' && this.deps.dlq && !unknownCommit) return this.deadLetter(items, err instanceof BreakerOpenError ? 'breaker_open' : 'store', 'outage', err)
         throw err
       }
       if (items.length > 1) {

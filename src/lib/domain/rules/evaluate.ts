@@ -24,11 +24,11 @@ export const DEFAULT_STALE_AFTER_MS = 2 * 60 * 60 * 1000
 const NEAR_ZERO = 1e-6
 const MS_PER_SECOND = 1000
 
-/** Deep copy of a rule state; the state is plain data, so copying its two nested objects is enough. */
 /** Shared, frozen: the no-violation counts and the clean reason (nearly every reading) allocate nothing. */
 const NO_COUNTS: Record<string, number> = Object.freeze({}) as Record<string, number>
 export const CLEAN_REASON: Reason = Object.freeze({ code: 'CLEAN' }) as Reason
 
+/** Deep copy of a rule state; the state is plain data, so copying its two nested objects is enough. */
 export function cloneRuleState(state: RuleState): RuleState {
   return {
     ...state,

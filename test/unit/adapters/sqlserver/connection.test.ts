@@ -363,13 +363,17 @@ describe('MssqlPool transactions: a COMMIT whose outcome is unknown', () => {
     }
   }
 
+  // The shapes mssql raises from Transaction.commit(): a TransactionError wrapping the driver's error.
+  const txError = (inner: Error, code?: string): Error => new (sql.TransactionError as unknown as new (e: Error, code?: string) => Error)(inner, code)
+
   it('a lost connection or a timeout during COMMIT is COMMIT_UNKNOWN (never retried as if nothing was written)', async () => {
-    expect(await commitFailing(Object.assign(new Error('Connection lost - read ECONNRESET'), { code: 'ECONNCLOSED' }))).toMatchObject({ code: 'COMMIT_UNKNOWN' })
-    expect(await commitFailing(Object.assign(new Error('Timeout: Request failed to complete in 1000ms'), { code: 'ETIMEOUT' }))).toMatchObject({ code: 'COMMIT_UNKNOWN' })
+    expect(await commitFailing(txError(new Error('Connection lost - read ECONNRESET'), 'ECONNCLOSED'))).toMatchObject({ code: 'COMMIT_UNKNOWN' })
+    expect(await commitFailing(txError(new Error('Timeout: Request failed to complete in 1000ms'), 'ETIMEOUT'))).toMatchObject({ code: 'COMMIT_UNKNOWN' })
   })
 
   it("the server's own answer to COMMIT is a known outcome: the driver's error as it was", async () => {
-    const answer = Object.assign(new Error('The COMMIT TRANSACTION request has no corresponding BEGIN TRANSACTION.'), { number: 3902 })
+    const answer = txError(Object.assign(new Error('The COMMIT TRANSACTION request has no corresponding BEGIN TRANSACTION.'), { number: 3902 }))
+    expect((answer as { originalError?: { number?: number } }).originalError?.number).toBe(3902)
     expect(await commitFailing(answer)).toBe(answer)
   })
 })

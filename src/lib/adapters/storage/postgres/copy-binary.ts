@@ -46,8 +46,9 @@ class Writer {
     this.int32(-1)
   }
 
-  /** A safe integer as int8 (8 bytes, big-endian, two's complement). */
+  /** A safe integer as int8 (8 bytes, big-endian, two's complement); anything else is refused, never truncated. */
   int8(v: number): void {
+    if (!Number.isSafeInteger(v)) throw new TypeError(`not an integer for a bigint column: ${String(v)}`)
     this.int32(8)
     const hi = Math.floor(v / TWO_32)
     this.buf.writeInt32BE(hi, this.at)

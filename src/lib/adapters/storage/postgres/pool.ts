@@ -195,7 +195,11 @@ export function isServerAnswer(err: unknown): boolean {
   // A wrapper of our own (DuplicateKeyError) keeps the server's error as its cause.
   const e = err instanceof pg.DatabaseError ? err : (err as { cause?: unknown } | null | undefined)?.cause
   const code = (e as { code?: unknown } | null | undefined)?.code
-  return e instanceof pg.DatabaseError && typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && !code.startsWith('08') && !code.startsWith('57')
+  if (!(e instanceof pg.DatabaseError) || typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code)) return false
+  // 57014 (statement timeout, cancel) is raised before a COMMIT completes: a certain rollback. Shutdown
+  // and termination (57P01..) may hit a transaction that has already committed.
+  if (code === '57014') return true
+  return !code.startsWith('08') && !code.startsWith('57')
 }
 
 /** A SQL literal of a bigint array, from checked integers (a simple-query batch has no parameters). */
@@ -207,7 +211,8 @@ export function bigintArrayLiteral(ids: readonly number[]): string {
 /** A dollar-quoted SQL literal of any text: no escaping, the tag is chosen so it cannot occur inside. */
 export function dollarQuoted(text: string): string {
   let tag = 'q'
-  while (text.includes(`$${tag}$`)) tag += 'q'
+  // Nor may the text end in `$tag` (its closing `$tag$` would start inside the text).
+  while (text.includes(`$${tag}$`) || text.endsWith(`$${tag}`)) tag += 'q'
   return `$${tag}$${text}$${tag}$`
 }
 
@@ -226,6 +231,8 @@ export class PgBatchTx {
 
   /** Sends BEGIN alone if nothing was sent yet, and any deferred COPY (before a statement that cannot carry them). */
   async begin(): Promise<void> {
+    // Anything sent after the COMMIT would run outside the transaction (autocommit): a bug, refused.
+    if (this.state === 'committing' || this.state === 'committed') throw new Error('the transaction is already committing')
     if (this.state === 'idle') {
       this.state = 'open'
       await this.client.query('BEGIN')

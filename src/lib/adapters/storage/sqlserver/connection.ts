@@ -347,7 +347,16 @@ export function isMssqlTransient(err: unknown, depth = 0): boolean {
 
 /** Whether SQL Server itself answered with this error (an error number, not an outage), so the transaction it ended is known. */
 export function isMssqlServerAnswer(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && errorNumber(err) !== undefined && !isMssqlTransient(err)
+  return serverErrorNumber(err) !== undefined && !isMssqlTransient(err)
+}
+
+/** The SQL Server error number of an error or of the error it wraps (mssql's TransactionError keeps it in originalError). */
+function serverErrorNumber(err: unknown, depth = 0): number | undefined {
+  if (typeof err !== 'object' || err === null || depth > 4) return undefined
+  const n = errorNumber(err)
+  if (n !== undefined) return n
+  const e = err as { originalError?: unknown; cause?: unknown }
+  return serverErrorNumber(e.originalError, depth + 1) ?? serverErrorNumber(e.cause, depth + 1)
 }
 
 /** Outages become UnavailableError (exit 1, HTTP 503); everything else is left as the driver raised it. */
