@@ -1,4 +1,4 @@
-import { CLEAN_REASON, cloneRuleState, decodeRuleState, evaluateReadingInPlace, initialRuleState, type Effect, type Reason, type ReadingClass, type RuleState, type SensorRules } from '../../domain/rules/index.js'
+import { CLEAN_REASON, cloneRuleState, decodeRuleState, encodeRuleState, evaluateReadingInPlace, initialRuleState, type Effect, type Reason, type ReadingClass, type RuleState, type SensorRules } from '../../domain/rules/index.js'
 import { DuplicateKeyError, type EffectWrite, type IngestStore, type LatestWrite, type ReadingRow, type StateWrite } from '../../ports/ingest-store.js'
 import type { ItemOutcome, ReadingItem } from './items.js'
 import type { RulesCache } from './rules-cache.js'
@@ -159,7 +159,7 @@ async function flushOnce(store: IngestStore, items: readonly ReadingItem[], opti
     for (const [sensorId, { before, now }] of states) {
       writes.push({
         sensorId,
-        state: JSON.stringify(now),
+        state: encodeRuleState(now),
         operationalState: now.operationalState,
         validReadingsCount: now.validReadingsCount,
         stateChangedAt: now.stateChangedAt,

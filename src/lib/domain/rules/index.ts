@@ -62,4 +62,4 @@ export {
   violatesThreshold,
 } from './evaluate.js'
 export type { DeltaMeasure } from './evaluate.js'
-export { decodeRuleState } from './rule-state-codec.js'
+export { decodeRuleState, encodeRuleState } from './rule-state-codec.js'

@@ -5,6 +5,11 @@ type Decoded<T> = { ok: true; value: T } | { ok: false }
 
 const fail = { ok: false } as const
 
+function hasKeys(value: object): boolean {
+  for (const key in value) if (Object.hasOwn(value, key)) return true
+  return false
+}
+
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
@@ -92,4 +97,25 @@ export function decodeRuleState(raw: unknown): RuleState | null {
     lastAlertNotificationAt: lastAlertNotificationAt.value,
     stateChangedAt: stateChangedAt.value,
   }
+}
+
+/**
+ * The stored JSON of a rule state: the same keys decodeRuleState reads, but only those that differ from
+ * their initial value (a missing key decodes to it). A live sensor's state is about half the size of
+ * the full object, which is what every flush writes, and PostgreSQL parses, for every sensor it touches.
+ */
+export function encodeRuleState(state: RuleState): string {
+  let out = `{"operationalState":${JSON.stringify(state.operationalState)}`
+  if (state.validReadingsCount !== 0) out += `,"validReadingsCount":${state.validReadingsCount}`
+  if (state.readingsSeen !== 0) out += `,"readingsSeen":${state.readingsSeen}`
+  if (hasKeys(state.consecutive)) out += `,"consecutive":${JSON.stringify(state.consecutive)}`
+  if (state.cleanStreak !== 0) out += `,"cleanStreak":${state.cleanStreak}`
+  if (state.lastDeltaSpikeAt !== null) out += `,"lastDeltaSpikeAt":${JSON.stringify(state.lastDeltaSpikeAt)}`
+  if (state.prevValue !== null) out += `,"prevValue":${JSON.stringify(state.prevValue)}`
+  if (state.prevTime !== null) out += `,"prevTime":${JSON.stringify(state.prevTime)}`
+  if (state.activeAlert !== null) out += `,"activeAlert":${JSON.stringify(state.activeAlert)}`
+  if (state.activeDeltaSpike) out += `,"activeDeltaSpike":true`
+  if (state.lastAlertNotificationAt !== null) out += `,"lastAlertNotificationAt":${JSON.stringify(state.lastAlertNotificationAt)}`
+  if (state.stateChangedAt !== null) out += `,"stateChangedAt":${JSON.stringify(state.stateChangedAt)}`
+  return `${out}}`
 }

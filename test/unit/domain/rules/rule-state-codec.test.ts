@@ -1,5 +1,6 @@
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { decodeRuleState, initialRuleState } from '../../../../src/lib/domain/rules/index.js'
+import { decodeRuleState, encodeRuleState, initialRuleState, OPERATIONAL_STATES, SEVERITIES } from '../../../../src/lib/domain/rules/index.js'
 import type { RuleState } from '../../../../src/lib/domain/rules/index.js'
 import { T0, normalState } from './rules-fixtures.js'
 
@@ -50,5 +51,50 @@ describe('decodeRuleState', () => {
     ['a null where a number is needed', { cleanStreak: null }],
   ])('refuses %s', (_label, raw) => {
     expect(decodeRuleState(raw)).toBeNull()
+  })
+})
+
+describe('encodeRuleState', () => {
+  it.each<[string, RuleState]>([
+    ['the initial state', initialRuleState()],
+    ['a full state', full],
+    ['an alert without threshold', normalState({ activeAlert: { severity: 'info', thresholdId: null } })],
+  ])('decodes back to %s', (_label, state) => {
+    expect(decodeRuleState(JSON.parse(encodeRuleState(state)))).toStrictEqual(state)
+  })
+
+  it('writes only what differs from the initial state', () => {
+    expect(JSON.parse(encodeRuleState(initialRuleState()))).toStrictEqual({ operationalState: 'INITIALIZING' })
+    const live = normalState({ readingsSeen: 1234, cleanStreak: 1200, prevValue: -0.5, prevTime: T0, stateChangedAt: T0 - 60_000 })
+    expect(Object.keys(JSON.parse(encodeRuleState(live)) as object).sort()).toEqual(
+      ['operationalState', 'validReadingsCount', 'readingsSeen', 'cleanStreak', 'prevValue', 'prevTime', 'stateChangedAt'].filter((k) => (live as unknown as Record<string, unknown>)[k] !== 0).sort(),
+    )
+    expect(encodeRuleState(live).length).toBeLessThan(JSON.stringify(live).length * 0.7)
+  })
+
+  it('round-trips any valid state (property)', () => {
+    const time = fc.integer({ min: -62_135_596_800_000, max: 253_402_300_799_999 })
+    const nullable = <T>(a: fc.Arbitrary<T>): fc.Arbitrary<T | null> => fc.option(a, { nil: null })
+    const stateArb: fc.Arbitrary<RuleState> = fc
+      .record({
+        operationalState: fc.constantFrom(...OPERATIONAL_STATES),
+        validReadingsCount: fc.nat(),
+        readingsSeen: fc.nat(),
+        consecutive: fc.dictionary(fc.integer({ min: 1, max: 1e6 }).map(String), fc.integer({ min: 1, max: 1e6 }), { maxKeys: 3 }).map((d) => ({ ...d })),
+        cleanStreak: fc.nat(),
+        lastDeltaSpikeAt: nullable(time),
+        prev: nullable(fc.tuple(fc.double({ noNaN: true, noDefaultInfinity: true }).map((v) => (v === 0 ? 0 : v)), time)),
+        activeAlert: nullable(fc.record({ severity: fc.constantFrom(...SEVERITIES), thresholdId: nullable(fc.integer({ min: 1, max: 1e9 })) })),
+        activeDeltaSpike: fc.boolean(),
+        lastAlertNotificationAt: nullable(time),
+        stateChangedAt: nullable(time),
+      })
+      .map(({ prev, activeAlert, ...rest }) => ({ ...rest, activeAlert: activeAlert && { ...activeAlert }, prevValue: prev?.[0] ?? null, prevTime: prev?.[1] ?? null }))
+    fc.assert(
+      fc.property(stateArb, (state) => {
+        expect(decodeRuleState(JSON.parse(encodeRuleState(state)))).toStrictEqual(state)
+      }),
+      { numRuns: 2000 },
+    )
   })
 })
