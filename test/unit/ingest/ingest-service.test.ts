@@ -11,7 +11,7 @@ import type { DedupFilter } from '../../../src/lib/ports/dedup-filter.js'
 import { createMemoryDedupFilter } from '../../../src/lib/app/resilience/memory-dedup.js'
 import type { ReplayableReading } from '../../../src/lib/ports/dead-letter-queue.js'
 import { fakeClock, outcome, T0, type FakeClock } from '../resilience/fakes.js'
-import { FakeDlq, FakeIngestStore, sensorInfo } from './fakes.js'
+import { FakeDlq, type TxFault, FakeIngestStore, sensorInfo } from './fakes.js'
 
 interface Setup {
   service: IngestService
@@ -90,6 +90,20 @@ describe('IngestService: poison isolation (R14)', () => {
     expect(payload).toMatchObject({ kind: 'reading', sensorId: 1, value: 666, deviceTime: T0 - 38_000, transport: 'http' })
     expect(payload.dedupKey).toBe(`1:${((T0 - 38_000) / 1000).toFixed(6)}:666.000000`)
     expect(await counter(s.metrics, 'deadLettered')).toBe(1)
+  })
+
+  it('an outage after part of a bisected flush committed: the callers whose items committed are answered, only the others get 503', async () => {
+    const s = setup({ SP_MAX_RETRIES: '1', CB_FAILURE_THRESHOLD: '10' })
+    s.store.poisonValues.add(666)
+    // Transaction 1 (all four) meets the poison row; 2 (the first half) commits; 3 (the rest) meets an outage.
+    s.store.faults = [undefined, undefined, { kind: 'outage' }] as unknown as TxFault[]
+    const keyless = (i: number, value: number): IdReading => ({ sensorId: 1, value, timestamp: null, sequence: null })
+    const a = s.service.ingestById([keyless(0, 200), keyless(1, 201)], 'http')
+    const b = s.service.ingestById([keyless(2, 666), keyless(3, 203)], 'http')
+    await expect(a).resolves.toMatchObject({ inserted: 2, rejected: 0 })
+    await expect(b).rejects.toBeInstanceOf(UnavailableError)
+    // A's readings (no dedup key) are stored once; had A been told 503, its retry would store them again.
+    expect(s.store.committedValues().sort((x, y) => x - y)).toEqual([200, 201])
   })
 
   it('no retry loop on a permanent error: bisection only (each attempt holding the poison row is a smaller batch)', async () => {

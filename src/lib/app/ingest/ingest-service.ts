@@ -92,6 +92,16 @@ export interface IngestServiceDeps {
   breaker?: CircuitBreaker
 }
 
+/**
+ * The outcome of an item whose flush part failed (outage, DLQ full) after another part of the same flush
+ * committed: the other callers are answered, the request holding this item fails with `error`.
+ */
+class FailedOutcome implements ItemOutcome {
+  readonly status = 'rejected' as const
+  readonly code = 'STORE_FAILED'
+  constructor(readonly error: unknown) {}
+}
+
 const DUPLICATE: ItemOutcome = Object.freeze({ status: 'duplicate' })
 const INTERNAL: ItemOutcome = Object.freeze({ status: 'rejected', code: 'INTERNAL' })
 const NO_KEYS: ReadonlySet<string> = new Set<string>()
@@ -226,7 +236,16 @@ export class IngestService {
       }
       if (items.length > 1) {
         const mid = items.length >> 1
-        return [...(await this.flushResilient(items.slice(0, mid))), ...(await this.flushResilient(items.slice(mid)))]
+        const first = await this.flushResilient(items.slice(0, mid))
+        const rest = items.slice(mid)
+        try {
+          return [...first, ...(await this.flushResilient(rest))]
+        } catch (restErr) {
+          // The first half is committed: its callers must hear so (a 503 would make them send it again,
+          // and a reading without a dedup key would be stored twice). Only the rest failed.
+          const failed = new FailedOutcome(restErr)
+          return [...first, ...rest.map(() => failed)]
+        }
       }
       this.deps.logger.warn({ err: (err as Error).message, sensorId: items[0]?.sensorId }, 'poison row isolated')
       if (!this.deps.dlq) return [{ status: 'rejected', code: 'STORE_REJECTED' }]
@@ -345,7 +364,12 @@ export class IngestService {
       }
     }
     const outcomes = fresh.length > 0 ? await this.submitWithDeadline(fresh) : []
-    for (let i = 0; i < freshIndex.length; i++) byIndex[freshIndex[i] as number] = outcomes[i]
+    for (let i = 0; i < freshIndex.length; i++) {
+      const o = outcomes[i]
+      // Items of this request that failed after others of its flush committed: the request fails (503).
+      if (o instanceof FailedOutcome) throw o.error
+      byIndex[freshIndex[i] as number] = o
+    }
     const receipt: BatchReceipt = { inserted: 0, duplicates: 0, rejected: 0, dead_lettered: 0, receipts: new Array<Receipt>(total) }
     // Counted per outcome object (stored and duplicate outcomes are shared objects), labelled once each below.
     const counts = new Map<ItemOutcome, number>()
