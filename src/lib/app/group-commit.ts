@@ -115,6 +115,14 @@ export class GroupCommitter<I, O> {
         rest.push(group)
         continue
       }
+      // A caller is split across flushes only when its items alone exceed maxBatch: a caller whose
+      // second part failed would get an error for a first part already committed (and send it again).
+      const left = group.items.length - group.taken
+      if (items.length > 0 && left > this.options.maxBatch - items.length && left <= this.options.maxBatch) {
+        if (group.keys !== undefined) for (const k of group.keys) waiting.add(k)
+        rest.push(group)
+        continue
+      }
       if (group.keys !== undefined && this.mustWait(group.keys, keys, waiting)) {
         for (const k of group.keys) waiting.add(k)
         rest.push(group)

@@ -153,18 +153,41 @@ describe('GroupCommitter', () => {
     })
   })
 
-  it('maxBatch splits a large queue into consecutive flushes', async () => {
+  it('maxBatch splits a large queue into consecutive flushes; a caller is split only when it alone exceeds maxBatch', async () => {
     const f = instantFlush()
     const { c, flushes } = committer(f.flush, { maxBatch: 4 })
     const items = Array.from({ length: 10 }, (_, i) => i)
     const [a, b] = await Promise.all([c.submit(items.slice(0, 7)), c.submit(items.slice(7))])
+    // 7 items cannot fit one flush: split. The 3 of the second caller do not fit beside the first's
+    // last 3, so they wait for the next flush whole instead of being split 1 + 2.
     expect(f.batches).toEqual([
       [0, 1, 2, 3],
-      [4, 5, 6, 7],
-      [8, 9],
+      [4, 5, 6],
+      [7, 8, 9],
     ])
-    expect(flushes.map((x) => x.size)).toEqual([4, 4, 2])
+    expect(flushes.map((x) => x.size)).toEqual([4, 3, 3])
     expect([...(a ?? []), ...(b ?? [])]).toEqual(items.map((x) => `ok:${x}`))
+  })
+
+  it('a caller that does not fit beside the others waits whole; a smaller one behind it still joins', async () => {
+    const f = instantFlush()
+    const { c } = committer(f.flush, { maxBatch: 4 })
+    await Promise.all([c.submit([1, 2, 3]), c.submit([4, 5]), c.submit([6])])
+    expect(f.batches).toEqual([
+      [1, 2, 3, 6],
+      [4, 5],
+    ])
+  })
+
+  it('with lock keys, a caller waiting for room also holds back later callers that share a key with it', async () => {
+    const f = instantFlush()
+    const { c } = committer(f.flush, { maxBatch: 4, concurrency: 2, keyOf: (x: number) => Math.floor(x / 10) })
+    await Promise.all([c.submit([11, 12, 13]), c.submit([21, 22]), c.submit([23])])
+    // [21, 22] does not fit beside [11, 12, 13]; [23] shares key 2 with it, so it must not go first.
+    expect(f.batches).toEqual([
+      [11, 12, 13],
+      [21, 22, 23],
+    ])
   })
 
   it('QueueFullError beyond maxQueued; nothing of the refused call is queued', async () => {
