@@ -264,15 +264,12 @@ export class PgBatchTx {
       }
       await this.begin()
     }
-    const parts = [...statements]
     const opening = this.state === 'idle'
-    if (opening) parts.unshift('BEGIN')
-    if (options.commit) parts.push('COMMIT')
-    this.state = options.commit ? 'committing' : 'open'
-    const res = (await this.client.query(parts.join(';\n'))) as unknown as pg.QueryResult | pg.QueryResult[]
-    if (options.commit) this.state = 'committed'
+    const commit = options.commit === true
+    const res = (await this.client.query(this.frame(statements, commit))) as unknown as pg.QueryResult | pg.QueryResult[]
+    if (commit) this.state = 'committed'
     const all = Array.isArray(res) ? res : [res]
-    return all.slice(opening ? 1 : 0, options.commit ? all.length - 1 : all.length)
+    return all.slice(opening ? 1 : 0, commit ? all.length - 1 : all.length)
   }
 
   /** The deferred COPY, then these statements (then COMMIT), in one message and one round trip. */
@@ -280,11 +277,7 @@ export class PgBatchTx {
     const copy = this.deferred
     if (!copy) return
     this.deferred = null
-    const parts = [copy.sql, ...statements]
-    if (this.state === 'idle') parts.unshift('BEGIN')
-    if (commit) parts.push('COMMIT')
-    this.state = commit ? 'committing' : 'open'
-    const submittable = new PipelinedCopyIn(parts.join(';\n'), copy.data)
+    const submittable = new PipelinedCopyIn(this.frame([copy.sql, ...statements], commit), copy.data)
     void this.client.query(submittable)
     try {
       await submittable.done
@@ -292,6 +285,14 @@ export class PgBatchTx {
       throw copy.mapError(err)
     }
     if (commit) this.state = 'committed'
+  }
+
+  /** One query string: BEGIN in front when nothing was sent yet, COMMIT behind when asked; moves the state. */
+  private frame(statements: readonly string[], commit: boolean): string {
+    const parts = this.state === 'idle' ? ['BEGIN', ...statements] : [...statements]
+    if (commit) parts.push('COMMIT')
+    this.state = commit ? 'committing' : 'open'
+    return parts.join(';\n')
   }
 }
 
