@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm test`: lint, typecheck, then every test tier (unit, contract, integration, commands, fault)
+// `npm test`: lint, typecheck, import cycles in src (scripts/check-cycles.mjs), then every test tier (unit, contract, integration, commands, fault)
 // in one vitest run; ends with a plain "N passed, N failed" line. Exit 0 only when all passed.
 import { spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
@@ -9,6 +9,7 @@ import { join } from 'node:path'
 const steps = [
   ['lint', 'npx', ['eslint', '.']],
   ['typecheck', 'npx', ['tsc', '-p', 'tsconfig.test.json']],
+  ['cycles', process.execPath, ['scripts/check-cycles.mjs']],
 ]
 let failedSteps = 0
 for (const [name, cmd, args] of steps) {
