@@ -43,7 +43,7 @@ function cfg(overrides: Partial<SqlServerConfig> = {}): SqlServerConfig {
 
 function recordset(rows: Row[], columns: Record<string, typeof sql.Int | typeof sql.NVarChar>): IRecordSet<Row> {
   const rs = rows as IRecordSet<Row>
-  rs.columns = Object.fromEntries(Object.entries(columns).map(([name, type], index) => [name, { index, name, length: 8, type, nullable: true }]))
+  rs.columns = Object.fromEntries(Object.entries(columns).map(([name, type], index) => [name, { index, name, length: 8, type, nullable: true, caseSensitive: false, identity: false, readOnly: false }]))
   return rs
 }
 

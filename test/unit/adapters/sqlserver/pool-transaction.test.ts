@@ -1,4 +1,5 @@
 import sql from 'mssql'
+import type { ConnectionPool } from 'mssql'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 
 import { MssqlPool } from '../../../../src/lib/adapters/storage/sqlserver/connection.js'
@@ -90,7 +91,9 @@ beforeEach(() => {
   maxActive = 0
   Object.assign(sql, { Request: FakeRequest, Transaction: FakeTransaction })
   pool = new MssqlPool(config, { max: 2, connectTimeoutMs: 1000, requestTimeoutMs: 1000 })
-  vi.spyOn(pool.pool, 'connect').mockResolvedValue(pool.pool)
+  // ConnectionPool.connect is overloaded (promise and callback forms); spy on the promise form MssqlPool calls.
+  const driverPool: { connect(): Promise<ConnectionPool> } = pool.pool
+  vi.spyOn(driverPool, 'connect').mockResolvedValue(pool.pool)
 })
 
 afterEach(() => {

@@ -1,5 +1,5 @@
 import sql from 'mssql'
-import type { config as MssqlConfig, ConnectionPool, IRecordSet, IResult, ISqlType, ISqlTypeFactory, Request, Transaction } from 'mssql'
+import type { config as MssqlConfig, ConnectionPool, IRecordSet, IResult, ISqlType, Request, Transaction } from 'mssql'
 
 import type { SqlServerConfig } from '../../../config/types.js'
 import { AppError, TransientStoreError, BugError, ConfigError, UnavailableError } from '../../../errors/index.js'
@@ -81,7 +81,8 @@ export interface BoundParam {
   /** Without the `@` (mssql adds it). */
   name: string
   kind: MssqlParamKind
-  type: ISqlTypeFactory | ISqlType
+  /** A type factory (sql.Int) or a sized type (sql.NVarChar(sql.MAX)): what Request.input accepts. */
+  type: (() => ISqlType) | ISqlType
   value: Param
 }
 
