@@ -218,14 +218,16 @@ describe.skipIf(!pgUp)('PostgreSQL protocol shortcuts (real server)', () => {
     const state = (id: number, extra: object) => ({ sensorId: id, state: JSON.stringify({ operationalState: 'NORMAL', ...extra }), operationalState: 'NORMAL' as const, validReadingsCount: 3, stateChangedAt: T, changed: id === 1 })
     await store.transaction(async (tx) => {
       await tx.lockSensors([1, 2])
-      await tx.saveProgress?.(
-        [
+      await tx.write({
+        rows: [],
+        effects: [],
+        latest: [
           { sensorId: 1, value: 5e-324, time: T },
           { sensorId: 2, value: -1e308, time: Date.parse('0001-01-01T00:00:00.001Z') },
         ],
-        [state(1, weird), state(2, {})],
-        { last: true },
-      )
+        states: [state(1, weird), state(2, {})],
+        optimistic: true,
+      })
     })
     const latest = await pool.all<{ sensor_id: number; latest_value: number; ms: string }>(`SELECT sensor_id, latest_value, (extract(epoch from latest_timestamp) * 1000)::bigint::text AS ms FROM sensor_readings_latest ORDER BY 1`)
     expect(latest).toEqual([

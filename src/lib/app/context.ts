@@ -3,7 +3,8 @@ import { join } from 'node:path'
 import type { Config } from '../config/index.js'
 import type { Logger } from '../log/index.js'
 import { type Clock, systemClock } from '../ports/clock.js'
-import type { Database, Engine } from '../ports/storage.js'
+import type { Engine } from '../ports/engine.js'
+import type { Database } from '../ports/storage.js'
 
 /** What every use-case receives: configuration, logger, clock, and the open stores. */
 export interface AppContext {

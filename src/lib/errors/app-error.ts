@@ -116,6 +116,6 @@ export type StoreErrorClass = 'outage' | 'transient' | 'permanent'
  */
 export function classifyStoreError(err: unknown): StoreErrorClass {
   if (err instanceof TransientStoreError) return 'transient'
-  if (err instanceof UnavailableError) return err.code === 'SQLITE_BUSY' ? 'transient' : 'outage'
+  if (err instanceof UnavailableError) return 'outage'
   return 'permanent'
 }

@@ -57,6 +57,21 @@ export interface EffectWrite {
   effect: Effect
 }
 
+/** Everything one flush writes after classifying: handed to the store in one call. */
+export interface FlushWrite {
+  /** Readings in the flush's order (each sensor's in time order). */
+  readonly rows: readonly ReadingRow[]
+  /** Alerts, DELTA_SPIKE events and notifications, in order. */
+  readonly effects: readonly EffectWrite[]
+  readonly latest: readonly LatestWrite[]
+  readonly states: readonly StateWrite[]
+  /**
+   * The dedup pre-check was skipped (only when the store's `optimisticInsert` capability says so): a row
+   * whose key is already stored must abort the write with DuplicateKeyError instead of being ignored.
+   */
+  readonly optimistic: boolean
+}
+
 /** What one group-commit flush may do inside its transaction. */
 export interface IngestTx {
   /** Locks the sensors' rule-state rows in id order (creating missing rows) and returns the stored JSON. */
@@ -65,22 +80,12 @@ export interface IngestTx {
   loadRules(sensorIds: readonly number[]): Promise<Map<number, SensorRules>>
   /** Which (sensor, dedup key) pairs are already stored; keys are `${sensorId}:${dedupKey}`. */
   existingDedupKeys(pairs: ReadonlyArray<{ sensorId: number; dedupKey: string }>): Promise<Set<string>>
-  /** Inserts the rows (a duplicate key is ignored as a backstop); returns how many were stored. */
-  insertReadings(rows: readonly ReadingRow[]): Promise<number>
   /**
-   * The fast path (bulk load, e.g. COPY) for a flush that skipped the dedup pre-check: throws
-   * DuplicateKeyError when a row's key is already stored, and the caller redoes the flush with the check.
+   * Writes the flush: readings (a duplicate key is ignored as a backstop, unless `optimistic`), effects,
+   * latest values (only forward in time) and rule states. The transaction's last call: the engine may
+   * send its COMMIT along. Returns the ids of the alerts it opened.
    */
-  bulkInsertReadings?(rows: readonly ReadingRow[]): Promise<void>
-  moveLatest(rows: readonly LatestWrite[]): Promise<void>
-  saveStates(states: readonly StateWrite[]): Promise<void>
-  /**
-   * moveLatest and saveStates together, when the engine can do both in one round trip. `last`: nothing
-   * else is written in this transaction after it, so the engine may send its COMMIT along.
-   */
-  saveProgress?(latest: readonly LatestWrite[], states: readonly StateWrite[], options?: { last?: boolean }): Promise<void>
-  /** Alerts, DELTA_SPIKE events and notifications, in order. Returns the ids of the alerts it opened. */
-  applyEffects(effects: readonly EffectWrite[]): Promise<number[]>
+  write(flush: FlushWrite): Promise<{ openedAlerts: number[] }>
 }
 
 /** A bulk insert met a stored dedup key: the flush is redone with the pre-check. */
@@ -91,14 +96,27 @@ export class DuplicateKeyError extends Error {
   }
 }
 
+/**
+ * How an engine's write path differs, in one table the flush and the ingest service read (no
+ * `engine ===` checks, no optional members).
+ */
+export interface IngestCapabilities {
+  /** Flushes that may run at once on separate connections (sensors lock in id order). */
+  readonly flushConcurrency: number
+  /**
+   * The write may skip the dedup pre-check: a stored key aborts it with DuplicateKeyError and the flush
+   * is redone with the check (PostgreSQL's COPY). Without it the pre-check always runs.
+   */
+  readonly optimisticInsert: boolean
+  /** SQL Server with IOT_MSSQL_PROCEDURE: the legacy procedure classifies and writes alerts itself. */
+  readonly classifiesItself: boolean
+}
+
 /** The IoT store's write path: one transaction per flush. */
 export interface IngestStore {
-  /** How many flushes may run at once (separate connections; sensors lock in id order). Default 1. */
-  readonly flushConcurrency?: number
+  readonly capabilities: IngestCapabilities
   readonly sensors: SensorDirectory
-  /** SQL Server with IOT_MSSQL_PROCEDURE: the legacy procedure classifies and writes alerts itself. */
-  readonly classifiesItself?: boolean
-  /** A storage-range guard run after the domain guards (SQL Server's legacy decimal(15,5)). */
-  readonly valueGuard?: (value: number) => string | null
+  /** The engine's storage-range guard, run after the domain guards: a rejection code, or null when storable (SQL Server's legacy decimal(15,5)). */
+  valueGuard(value: number): string | null
   transaction<T>(fn: (tx: IngestTx) => Promise<T>): Promise<T>
 }

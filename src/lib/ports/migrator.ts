@@ -1,4 +1,4 @@
-import type { Engine } from './storage.js'
+import type { Engine } from './engine.js'
 
 export interface MigrationInfo {
   version: number

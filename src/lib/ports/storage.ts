@@ -5,16 +5,9 @@ import type { KeyStore } from './key-store.js'
 import type { Migrator } from './migrator.js'
 import type { RegistryStore } from './registry-store.js'
 import type { StatusStore } from './status-store.js'
+import type { Engine } from './engine.js'
 
-export type Engine = 'sqlite' | 'postgres' | 'sqlserver'
-
-/** What an engine can do, for the few places the app must know (no scattered `engine ===` checks). */
-export interface Capabilities {
-  /** Bulk load path (COPY on PostgreSQL). */
-  bulkCopy: boolean
-  /** Several processes may write at once through this connection kind. */
-  multiProcess: boolean
-}
+export type { Engine }
 
 /**
  * One open database (an engine and its connection or pool). The IoT store and the universal store
@@ -24,7 +17,6 @@ export interface Database {
   readonly engine: Engine
   /** Where it is, without credentials. */
   readonly target: string
-  readonly capabilities: Capabilities
   readonly migrator: Migrator
   readonly registry: RegistryStore
   /** The IoT write path (group-commit flushes) and sensor lookups. */

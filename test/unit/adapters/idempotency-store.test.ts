@@ -2,7 +2,10 @@ import { describe, expect, it } from 'vitest'
 
 import type { Param, Row, SqlExecutor } from '../../../src/lib/adapters/storage/sql/executor.js'
 import { createSqlIdempotencyStore } from '../../../src/lib/adapters/storage/sql/idempotency-store.js'
-import { sqliteDialect } from '../../../src/lib/adapters/storage/sqlite/connection.js'
+import { pgErrorClass } from '../../../src/lib/adapters/storage/postgres/pool.js'
+import { sqliteDialect, sqliteErrorClass } from '../../../src/lib/adapters/storage/sqlite/connection.js'
+import { mssqlErrorClass } from '../../../src/lib/adapters/storage/sqlserver/connection.js'
+import { PermanentStoreError } from '../../../src/lib/errors/index.js'
 
 function fakeExec(insertError: unknown): SqlExecutor & { inserts: Param[][] } {
   const inserts: Param[][] = []
@@ -25,10 +28,13 @@ function fakeExec(insertError: unknown): SqlExecutor & { inserts: Param[][] } {
 }
 
 describe('idempotency store claims', () => {
-  it('losing the race on the key means in flight', async () => {
-    for (const err of [Object.assign(new Error('dup'), { code: '23505' }), Object.assign(new Error('dup'), { code: 'SQLITE_CONSTRAINT_PRIMARYKEY' }), Object.assign(new Error('dup'), { number: 2627 })]) {
-      await expect(createSqlIdempotencyStore(fakeExec(err)).begin('s', 'k', 'h', 0, 86_400_000)).resolves.toEqual({ state: 'in_flight' })
-    }
+  it('losing the race on the key means in flight (each engine files its unique violation as `unique`)', async () => {
+    expect([pgErrorClass('23505'), sqliteErrorClass('SQLITE_CONSTRAINT_PRIMARYKEY'), sqliteErrorClass('SQLITE_CONSTRAINT_UNIQUE'), mssqlErrorClass(2627), mssqlErrorClass(2601)]).toEqual(['unique', 'unique', 'unique', 'unique', 'unique'])
+    const err = new PermanentStoreError('unique', '23505', 'duplicate key value violates unique constraint')
+    await expect(createSqlIdempotencyStore(fakeExec(err)).begin('s', 'k', 'h', 0, 86_400_000)).resolves.toEqual({ state: 'in_flight' })
+    // Another permanent refusal is not a lost race.
+    const check = new PermanentStoreError('constraint', '23514', 'check')
+    await expect(createSqlIdempotencyStore(fakeExec(check)).begin('s', 'k', 'h', 0, 86_400_000)).rejects.toBe(check)
   })
 
   it('any other failure is rethrown (a 503 for the client, never a 409 for a request that was not stored)', async () => {

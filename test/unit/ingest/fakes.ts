@@ -1,5 +1,5 @@
 import type { SensorRules } from '../../../src/lib/domain/rules/index.js'
-import { TransientStoreError, UnavailableError } from '../../../src/lib/errors/index.js'
+import { PermanentStoreError, TransientStoreError, UnavailableError } from '../../../src/lib/errors/index.js'
 import { type DeadLetterEntry, type DeadLetterInput, type DeadLetterQueue, DlqFullError, type DlqStats } from '../../../src/lib/ports/dead-letter-queue.js'
 import type { IngestStore, IngestTx, ReadingRow, SensorDirectory, SensorInfo } from '../../../src/lib/ports/ingest-store.js'
 
@@ -27,6 +27,10 @@ export type TxFault =
  * poison value (a plain Error with SQLSTATE 23514), or never to answer.
  */
 export class FakeIngestStore implements IngestStore {
+  readonly capabilities = { flushConcurrency: 1, optimisticInsert: false, classifiesItself: false }
+  valueGuard(): string | null {
+    return null
+  }
   readonly known = new Map<number, SensorInfo>()
   readonly committed: ReadingRow[] = []
   private readonly keys = new Set<string>()
@@ -35,7 +39,7 @@ export class FakeIngestStore implements IngestStore {
   faults: TxFault[] = []
   always: TxFault | undefined
   poisonValues = new Set<number>()
-  /** Rows handed to insertReadings per transaction attempt (flush sizes). */
+  /** Rows handed to the write per transaction attempt (flush sizes). */
   readonly attempts: number[] = []
   /** Sizes of the attempts that held a poison row. */
   readonly poisonAttempts: number[] = []
@@ -92,25 +96,21 @@ export class FakeIngestStore implements IngestStore {
         return out
       },
       existingDedupKeys: async (pairs) => new Set(pairs.map((p) => `${p.sensorId}:${p.dedupKey}`).filter((k) => this.keys.has(k))),
-      insertReadings: async (batch) => {
+      write: async (flush) => {
+        const batch = flush.rows
         this.attempts.push(batch.length)
         const poison = batch.find((r) => this.poisonValues.has(r.value))
         if (poison) this.poisonAttempts.push(batch.length)
-        if (poison) throw Object.assign(new Error(`new row for relation "sensor_readings" violates check constraint "value_check"`), { code: '23514' })
-        let n = 0
+        // As an adapter maps the driver's check violation (SQLSTATE 23514).
+        if (poison) throw new PermanentStoreError('constraint', '23514', 'new row for relation "sensor_readings" violates check constraint "value_check"')
         for (const r of batch) {
           const k = r.dedupKey === null ? null : `${r.sensorId}:${r.dedupKey}`
           if (k !== null && (this.keys.has(k) || rows.some((x) => x.dedupKey !== null && `${x.sensorId}:${x.dedupKey}` === k))) continue
           rows.push(r)
-          n++
         }
-        return n
+        for (const w of flush.states) states.set(w.sensorId, JSON.parse(w.state))
+        return { openedAlerts: [] }
       },
-      moveLatest: async () => undefined,
-      saveStates: async (writes) => {
-        for (const w of writes) states.set(w.sensorId, JSON.parse(w.state))
-      },
-      applyEffects: async () => [],
     }
     const out = await fn(tx)
     // COMMIT

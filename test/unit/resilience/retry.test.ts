@@ -172,7 +172,7 @@ describe('classifyStoreError', () => {
   it.each([
     { name: 'UnavailableError', err: new UnavailableError('down'), expected: 'outage' },
     { name: 'UnavailableError POSTGRES_UNAVAILABLE', err: new UnavailableError('down', { code: 'POSTGRES_UNAVAILABLE' }), expected: 'outage' },
-    { name: 'UnavailableError SQLITE_BUSY', err: new UnavailableError('busy', { code: 'SQLITE_BUSY' }), expected: 'transient' },
+    { name: 'TransientStoreError SQLITE_BUSY', err: new TransientStoreError('busy', { code: 'SQLITE_BUSY' }), expected: 'transient' },
     { name: 'TransientStoreError', err: new TransientStoreError('deadlock'), expected: 'transient' },
     { name: 'TransientStoreError PG_40001', err: new TransientStoreError('serialization', { code: 'PG_40001' }), expected: 'transient' },
     { name: 'plain Error', err: new Error('boom'), expected: 'permanent' },

@@ -69,8 +69,9 @@ function timeOrder(items: readonly ReadingItem[], outcomes: readonly (ItemOutcom
  * the stored rule state, insert, write alerts/events/notifications/state, in one transaction.
  */
 export async function flushReadings(store: IngestStore, items: readonly ReadingItem[], options: FlushOptions): Promise<FlushResult> {
-  // Optimistic first: no dedup pre-check and the store's bulk path (the pre-filter already answered
-  // recent retries). A stored key aborts that transaction; the flush is then redone with the check.
+  // Optimistic first where the engine can (no dedup pre-check: the pre-filter already answered recent
+  // retries). A stored key aborts that transaction; the flush is then redone with the check.
+  if (!store.capabilities.optimisticInsert) return flushOnce(store, items, options, true)
   try {
     return await flushOnce(store, items, options, false)
   } catch (err) {
@@ -81,14 +82,13 @@ export async function flushReadings(store: IngestStore, items: readonly ReadingI
 
 async function flushOnce(store: IngestStore, items: readonly ReadingItem[], options: FlushOptions, precheck: boolean): Promise<FlushResult> {
   return store.transaction(async (tx) => {
-    const bulk = !precheck && tx.bulkInsertReadings !== undefined
     const outcomes: ItemOutcome[] = new Array<ItemOutcome>(items.length)
     const sensorIds = [...new Set(items.map((i) => i.sensorId))]
     const rawStates = await tx.lockSensors(sensorIds)
 
-    // With the bulk path a key already stored, or repeated in the batch, aborts the bulk insert and
-    // the flush is redone here with the pre-check: the common case pays nothing for dedup.
-    if (!bulk) {
+    // Optimistically, a key already stored, or repeated in the batch, aborts the write and the flush is
+    // redone here with the pre-check: the common case pays nothing for dedup.
+    if (precheck) {
       const keyed = items.flatMap((item, index) => (item.dedupKey === null ? [] : [{ index, sensorId: item.sensorId, dedupKey: item.dedupKey }]))
       const existing = keyed.length > 0 ? await tx.existingDedupKeys(keyed) : new Set<string>()
       const seen = new Set<string>()
@@ -116,7 +116,7 @@ async function flushOnce(store: IngestStore, items: readonly ReadingItem[], opti
         currentId = item.sensorId
         sensorRules = rules.get(currentId)
         st = undefined
-        if (sensorRules && !store.classifiesItself) {
+        if (sensorRules && !store.capabilities.classifiesItself) {
           const before = decodeRuleState(rawStates.get(currentId)) ?? initialRuleState()
           // One copy per sensor per flush; the readings then advance it in place.
           st = { before, now: cloneRuleState(before), latest: null }
@@ -151,9 +151,6 @@ async function flushOnce(store: IngestStore, items: readonly ReadingItem[], opti
       outcomes[index] = STORED[ev.classification]
     }
 
-    if (bulk && tx.bulkInsertReadings) await tx.bulkInsertReadings(rows)
-    else await tx.insertReadings(rows)
-    const openedAlerts = effects.length > 0 ? await tx.applyEffects(effects) : []
     const latest = [...states.values()].flatMap((r) => (r.latest ? [r.latest] : []))
     const writes: StateWrite[] = []
     for (const [sensorId, { before, now }] of states) {
@@ -166,12 +163,8 @@ async function flushOnce(store: IngestStore, items: readonly ReadingItem[], opti
         changed: now.operationalState !== before.operationalState || now.validReadingsCount !== before.validReadingsCount,
       })
     }
-    // The flush's last write: the store may commit with it.
-    if (tx.saveProgress) await tx.saveProgress(latest, writes, { last: true })
-    else {
-      await tx.moveLatest(latest)
-      await tx.saveStates(writes)
-    }
+    // One write call, the transaction's last: the store may commit with it.
+    const { openedAlerts } = await tx.write({ rows, effects, latest, states: writes, optimistic: !precheck })
     return { outcomes, openedAlerts }
   })
 }

@@ -1,20 +1,20 @@
 import type { Config } from '../../config/index.js'
 import { type GuardInput, guardReading, isSuspiciousZero } from '../../domain/rules/index.js'
-import { classifyStoreError, UnavailableError } from '../../errors/index.js'
+import { UnavailableError } from '../../errors/index.js'
 import type { Logger } from '../../log/index.js'
 import type { Clock } from '../../ports/clock.js'
-import { type DeadLetterQueue, DlqFullError, type ReplayableReading } from '../../ports/dead-letter-queue.js'
+import type { DeadLetterQueue, ReplayableReading } from '../../ports/dead-letter-queue.js'
 import type { DedupFilter } from '../../ports/dedup-filter.js'
 import type { IngestStore, SensorInfo } from '../../ports/ingest-store.js'
 import { GroupCommitter } from '../group-commit.js'
 import type { Metrics } from '../metrics.js'
-import { BreakerOpenError, type CircuitBreaker } from '../resilience/circuit-breaker.js'
+import type { CircuitBreaker } from '../resilience/circuit-breaker.js'
 import { createMemoryDedupFilter } from '../resilience/memory-dedup.js'
-import { retryTransient } from '../resilience/retry.js'
 import { createStoreBreaker } from '../resilience/store-breaker.js'
 import { flushReadings, type FlushResult } from './flush.js'
-import { RulesCache } from './rules-cache.js'
 import { buildDedupKey, filterKeyOf, type ItemOutcome, type ReadingItem, type Receipt, type Transport } from './items.js'
+import { createDeliveryCounters, createResilientFlush, type DeliveryCounters, FailedOutcome } from './resilient-flush.js'
+import { RulesCache } from './rules-cache.js'
 import { SensorResolver } from './sensor-resolver.js'
 
 /** One reading of a device packet, already schema-valid (numbers finite or not, uuids normalised). */
@@ -79,32 +79,31 @@ export interface IngestServiceDeps {
   clock: Clock
   store: IngestStore
   metrics: Metrics
-  diagnostics?: ReadingObserver
+  diagnostics?: ReadingObserver | undefined
   /** Poison rows and (with CB_OPEN_ACTION=dlq) outage-time items go here. */
-  dlq?: DeadLetterQueue
+  dlq?: DeadLetterQueue | undefined
   /** The pre-filter; default: an in-process LRU. */
-  dedup?: DedupFilter
+  dedup?: DedupFilter | undefined
   /** After-commit hook (ML stream, push): best effort, never fails the request. */
   afterCommit?(result: FlushResult): void
   /** Called when the store breaker closes again (automatic DLQ replay). */
   onBreakerClosed?(): void
-  /** The IoT store's breaker when the caller shares it (serve: also used for the universal store when it is the same database). */
-  breaker?: CircuitBreaker
-}
-
-/**
- * The outcome of an item whose flush part failed (outage, DLQ full) after another part of the same flush
- * committed: the other callers are answered, the request holding this item fails with `error`.
- */
-class FailedOutcome implements ItemOutcome {
-  readonly status = 'rejected' as const
-  readonly code = 'STORE_FAILED'
-  constructor(readonly error: unknown) {}
+  /** The IoT store's breaker when the caller shares it (the runtime: also the universal store's when both are one database). */
+  breaker?: CircuitBreaker | undefined
+  /** Counters for /resilience/health, shared by the runtime's services. */
+  counters?: DeliveryCounters | undefined
 }
 
 const DUPLICATE: ItemOutcome = Object.freeze({ status: 'duplicate' })
 const INTERNAL: ItemOutcome = Object.freeze({ status: 'rejected', code: 'INTERNAL' })
 const NO_KEYS: ReadonlySet<string> = new Set<string>()
+/** One shared rejection outcome per code (outcomes are read-only once made). */
+const REJECTED = new Map<string, ItemOutcome>()
+function rejected(code: string): ItemOutcome {
+  let o = REJECTED.get(code)
+  if (!o) REJECTED.set(code, (o = Object.freeze({ status: 'rejected', code })))
+  return o
+}
 
 const BUILT_KEY = /^(\d+):(-|-?\d+\.\d{6}):-?\d+\.\d{6}(:-?\d+)?(#\d+)?$/
 
@@ -118,21 +117,35 @@ export function dedupFilterKey(item: { sensorId: number; dedupKey: string | null
   return filterKeyOf(item.sensorId, item.dedupKey, built !== null && built[1] === String(item.sensorId))
 }
 
-/** The error text of a DLQ entry keeps the driver's code (SQLSTATE, SQL Server number). */
-export function describeStoreError(err: unknown): string {
-  const message = err instanceof Error ? err.message : String(err)
-  const code = (err as { code?: unknown } | null)?.code
-  return code !== undefined && code !== null && !message.startsWith(`${String(code)}:`) ? `${String(code)}: ${message}` : message
-}
-
 export function toReplayable(item: ReadingItem): ReplayableReading {
   return { kind: 'reading', sensorId: item.sensorId, value: item.value, deviceTime: item.deviceTime, ingestTime: item.ingestTime, dedupKey: item.dedupKey, sequence: item.sequence, transport: item.transport, backfill: item.backfill, alerts: item.alerts }
 }
 
 /**
- * The one ingest path every transport calls (DESIGN §3): guards, sensor resolution, dedup keys, then
- * the group committer; returns one receipt per item after the items committed.
+ * One parsed reading on its way to an item, whatever the transport addressed it by: the fields the
+ * shared resolve -> guard -> key -> item step reads. One object is reused for every reading.
  */
+interface Candidate {
+  value: number
+  /** The reading's device time, epoch ms, or null. */
+  deviceTime: number | null
+  /** The device time in epoch seconds as sent (the legacy dedup key), or null. */
+  deviceTsSeconds: number | null
+  /** The sensor's own time for diagnostics (a packet's shared `ts` is not the sensor's), epoch ms or null. */
+  observedTs: number | null
+  sequence: number | null
+  msgId: string | null
+  /** Set when the time came from a packet-level `ts` shared by its readings. */
+  packetIndex: number | null
+  /** A replay keeps its original dedup key (undefined: build one). */
+  dedupKey: string | null | undefined
+  /** The time it was first received (a replay), else now. */
+  ingestTime: number
+  transport: Transport
+  backfill: boolean
+  alerts: boolean
+}
+
 export class IngestService {
   readonly resolver: SensorResolver
   readonly committer: GroupCommitter<ReadingItem, ItemOutcome>
@@ -140,11 +153,12 @@ export class IngestService {
   readonly dedup: DedupFilter
   readonly rulesCache: RulesCache
   /** Counters for /resilience/health. */
-  readonly counters = { dedupChecked: 0, dedupHits: 0, dlqSent: 0, dlqErrors: 0, dlqRefused: 0 }
+  readonly counters: DeliveryCounters
   private readonly deps: IngestServiceDeps
   /** Per sensor, the newest device time among committed readings whose pre-filter key holds it. */
   private readonly newestCommitted = new Map<number, number>()
   private readonly guardInput: GuardInput
+  private readonly candidate: Candidate = { value: 0, deviceTime: null, deviceTsSeconds: null, observedTs: null, sequence: null, msgId: null, packetIndex: null, dedupKey: undefined, ingestTime: 0, transport: 'http', backfill: false, alerts: false }
   private readonly timing = { sensorId: 0, sensorTsMs: null as number | null, ingestedTsMs: 0, sequence: null as number | null }
   /** Whether a sensor missing from newestCommitted has no key in the pre-filter either (true until the map is reset). */
   private newestKnown = true
@@ -152,19 +166,37 @@ export class IngestService {
   constructor(deps: IngestServiceDeps) {
     this.deps = deps
     const { config, clock, store, metrics } = deps
+    this.counters = deps.counters ?? createDeliveryCounters()
     this.guardInput = { value: 0, sensorType: null, deviceTime: null, now: 0, backfill: false, maxFutureSkewSeconds: config.ingest.maxFutureSkewSeconds, maxAgeDays: config.ingest.maxAgeDays }
     this.resolver = new SensorResolver(store.sensors, clock, { ttlMs: config.resolver.ttlSeconds * 1000, negativeTtlMs: config.resolver.negativeTtlSeconds * 1000 })
     this.dedup = deps.dedup ?? createMemoryDedupFilter({ ttlMs: config.dedup.ttlSeconds * 1000, clock })
     this.breaker = deps.breaker ?? createStoreBreaker({ store: 'iot', config, clock, logger: deps.logger, metrics, onClosed: () => deps.onBreakerClosed?.() })
     this.rulesCache = new RulesCache(clock, 5_000)
+    const flushOptions = { staleAfterMs: config.ingest.staleAfterSeconds * 1000, rulesCache: this.rulesCache }
+    const flush = createResilientFlush<ReadingItem>({
+      config,
+      clock,
+      logger: deps.logger,
+      metrics,
+      breaker: this.breaker,
+      counters: this.counters,
+      dlq: deps.dlq,
+      write: async (items) => {
+        const result = await flushReadings(store, items, flushOptions)
+        this.afterCommit(items, result)
+        return result.outcomes
+      },
+      deadLetterOf: (item, failure) => ({ transport: item.transport, ...failure, payload: toReplayable(item), sensorId: item.sensorId, msgId: item.dedupKey }),
+      describe: (item) => ({ sensorId: item.sensorId }),
+    })
     this.committer = new GroupCommitter<ReadingItem, ItemOutcome>({
-      concurrency: config.ingest.flushConcurrency > 0 ? config.ingest.flushConcurrency : (store.flushConcurrency ?? 1),
+      concurrency: config.ingest.flushConcurrency > 0 ? config.ingest.flushConcurrency : store.capabilities.flushConcurrency,
       maxBatch: config.ingest.batchMaxSize,
       maxQueued: config.ingest.bufferSize,
       lingerMs: config.ingest.flushIntervalMs,
       // Concurrent flushes never share a sensor: none waits on another's rule-state row locks.
       keyOf: (item) => item.sensorId,
-      flush: (items) => this.flushResilient(items),
+      flush,
       onFlush: ({ size, ms, error }) => {
         metrics.flushSize.observe(size)
         metrics.commitSeconds.observe(ms / 1000)
@@ -175,6 +207,37 @@ export class IngestService {
         }
       },
     })
+  }
+
+  /**
+   * The one step from a parsed reading to a flush item, shared by every way a reading is addressed
+   * (uuids, ids, replays): diagnostics, guards, the dedup key. Returns the item, or a rejection code.
+   */
+  private prepare(info: SensorInfo, c: Candidate, now: number): ReadingItem | string {
+    this.observe(info.id, c.observedTs, now, c.sequence)
+    // A replay is judged against the time it was first received, not the time it is replayed.
+    const code = this.guard(info, c.value, c.deviceTime, c.ingestTime, c.backfill)
+    if (code) return code
+    let dedupKey: string | null
+    let filterKey: string | null
+    if (c.dedupKey !== undefined) {
+      dedupKey = c.dedupKey
+      filterKey = dedupFilterKey({ sensorId: info.id, dedupKey })
+    } else {
+      dedupKey = buildDedupKey({ sensorId: info.id, value: c.value, msgId: c.msgId, deviceTsSeconds: c.deviceTsSeconds, sequence: c.sequence, packetIndex: c.packetIndex })
+      filterKey = filterKeyOf(info.id, dedupKey, !c.msgId)
+    }
+    return { sensorId: info.id, deviceId: info.deviceId, value: c.value, deviceTime: c.deviceTime, ingestTime: c.ingestTime, dedupKey, filterKey, sequence: c.sequence, transport: c.transport, backfill: c.backfill, alerts: c.alerts }
+  }
+
+  /** Resolved sensor -> item or rejection, into the parallel arrays the commit takes. */
+  private accept(info: SensorInfo | null, c: Candidate, now: number, index: number, items: ReadingItem[], indexes: number[], early: Map<number, ItemOutcome>): void {
+    if (!info) return void early.set(index, rejected('UNKNOWN_SENSOR'))
+    if (!info.active) return void early.set(index, rejected('SENSOR_INACTIVE'))
+    const item = this.prepare(info, c, now)
+    if (typeof item === 'string') return void early.set(index, rejected(item))
+    items.push(item)
+    indexes.push(index)
   }
 
   /** Feeds the diagnostics one reading, through one reused record (record() is synchronous and keeps nothing). */
@@ -197,95 +260,9 @@ export class IngestService {
     g.deviceTime = deviceTime
     g.now = now
     g.backfill = backfill
-    const code = guardReading(g) ?? this.deps.store.valueGuard?.(value) ?? null
+    const code = guardReading(g) ?? this.deps.store.valueGuard(value)
     if (code === null && isSuspiciousZero(value, info.sensorType)) this.deps.metrics.suspiciousZeros.inc({ sensor_type: info.sensorType ?? 'unknown' })
     return code
-  }
-
-  /**
-   * One flush with the failure policy of DESIGN §6: through the store's circuit breaker, transient
-   * errors retried with full-jitter backoff, a permanent error isolated by bisection so only the poison
-   * row is dead-lettered, and (CB_OPEN_ACTION=dlq) an outage dead-lettering the batch instead of 503.
-   */
-  private async flushResilient(items: ReadingItem[]): Promise<ItemOutcome[]> {
-    const { config, clock, store } = this.deps
-    try {
-      // Each attempt goes through the breaker, so a hang or outage opens it within a few attempts,
-      // and an open breaker stops the retries at once.
-      const result = await retryTransient(() => this.breaker.call(() => flushReadings(store, items, { staleAfterMs: config.ingest.staleAfterSeconds * 1000, rulesCache: this.rulesCache })), {
-        maxAttempts: Math.max(1, config.ingest.storeMaxRetries),
-        baseDelayMs: 50,
-        maxDelayMs: 2_000,
-        clock,
-        deadline: clock.now() + config.ingest.commitTimeoutMs,
-        // An open breaker stops the retries; so does a commit whose outcome is unknown (a retry could
-        // store readings without a dedup key twice): the caller gets 503 and decides.
-        isTransient: (err) => !(err instanceof BreakerOpenError) && (err as { code?: unknown }).code !== 'COMMIT_UNKNOWN' && classifyStoreError(err) !== 'permanent',
-        onRetry: (attempt, delayMs, err) => this.deps.logger.warn({ attempt, delayMs, err: (err as Error).message }, 'flush retry'),
-      })
-      this.afterCommit(items, result)
-      return result.outcomes
-    } catch (err) {
-      const cls = err instanceof BreakerOpenError ? 'outage' : classifyStoreError(err)
-      if (cls !== 'permanent') {
-        // A commit whose outcome is unknown is never dead-lettered: the items may be stored, and the
-        // automatic replay of outage entries would store the readings without a dedup key twice.
-        const unknownCommit = (err as { code?: unknown }).code === 'COMMIT_UNKNOWN'
-        if (config.breaker.openAction === 'dlq' && this.deps.dlq && !unknownCommit) return this.deadLetter(items, err instanceof BreakerOpenError ? 'breaker_open' : 'store', 'outage', err)
-        throw err
-      }
-      if (items.length > 1) {
-        const mid = items.length >> 1
-        const first = await this.flushResilient(items.slice(0, mid))
-        const rest = items.slice(mid)
-        try {
-          return [...first, ...(await this.flushResilient(rest))]
-        } catch (restErr) {
-          // The first half is committed: its callers must hear so (a 503 would make them send it again,
-          // and a reading without a dedup key would be stored twice). Only the rest failed.
-          const failed = new FailedOutcome(restErr)
-          return [...first, ...rest.map(() => failed)]
-        }
-      }
-      this.deps.logger.warn({ err: (err as Error).message, sensorId: items[0]?.sensorId }, 'poison row isolated')
-      if (!this.deps.dlq) return [{ status: 'rejected', code: 'STORE_REJECTED' }]
-      try {
-        return await this.deadLetter(items, 'store', errorClassOf(err), err)
-      } catch (dlqErr) {
-        // Neither stored nor dead-lettered: the sender must retry (503), never be told "rejected".
-        this.deps.logger.error({ err: (dlqErr as Error).message }, 'poison row could not be dead-lettered')
-        throw dlqErr instanceof UnavailableError ? dlqErr : new UnavailableError('the dead-letter queue is unavailable', { code: 'DLQ_UNAVAILABLE', cause: dlqErr })
-      }
-    }
-  }
-
-  private async deadLetter(items: ReadingItem[], stage: 'store' | 'breaker_open', errorClass: string, err: unknown): Promise<ItemOutcome[]> {
-    const dlq = this.deps.dlq
-    if (!dlq) throw err
-    try {
-      const ids = await dlq.add(
-        items.map((item) => ({
-          transport: item.transport,
-          stage,
-          errorClass,
-          error: describeStoreError(err),
-          payload: toReplayable(item),
-          sensorId: item.sensorId,
-          msgId: item.dedupKey,
-        })),
-      )
-      this.deps.metrics.deadLettered.inc({ stage, error_class: errorClass }, items.length)
-      this.counters.dlqSent += items.length
-      return ids.map((id) => ({ status: 'dead_lettered', code: stage === 'breaker_open' ? 'BREAKER_OPEN' : errorClass.toUpperCase(), dlqId: id }))
-    } catch (dlqErr) {
-      this.counters.dlqErrors += items.length
-      if (dlqErr instanceof DlqFullError) {
-        this.counters.dlqRefused += items.length
-        this.deps.metrics.dlqRefused.inc(items.length)
-        throw new UnavailableError(dlqErr.message, { code: 'DLQ_FULL', cause: dlqErr })
-      }
-      throw dlqErr
-    }
   }
 
   /**
@@ -394,85 +371,57 @@ export class IngestService {
   /** A device packet (`/ingest/packets`, WebSocket IoT frames): readings addressed by uuid. */
   async ingestPacket(input: PacketInput): Promise<PacketReceipt> {
     const now = this.deps.clock.now()
-    const ingestedTs = now / 1000
-    const backfill = input.backfill ?? false
-    const alerts = input.alerts ?? false
     // One lookup per distinct sensor of the packet, not per reading.
     const sensorUuids = [...new Set(input.readings.map((r) => r.sensorUuid))]
     const byPair = await this.resolver.resolveUuids(sensorUuids.map((sensorUuid) => ({ deviceUuid: input.deviceUuid, sensorUuid })))
-    const resolved = new Map<string, SensorInfo | null>()
-    for (const u of sensorUuids) resolved.set(u, byPair.get(`${input.deviceUuid}|${u}`) ?? null)
     const unknown: string[] = []
     const early = new Map<number, ItemOutcome>()
     const items: ReadingItem[] = []
     const indexes: number[] = []
+    const c = this.candidate
+    c.ingestTime = now
+    c.transport = input.transport
+    c.backfill = input.backfill ?? false
+    c.alerts = input.alerts ?? false
+    c.dedupKey = undefined
     input.readings.forEach((r, index) => {
-      const info = resolved.get(r.sensorUuid) ?? null
-      if (!info) {
-        unknown.push(r.sensorUuid)
-        early.set(index, { status: 'rejected', code: 'UNKNOWN_SENSOR' })
-        return
-      }
-      if (!info.active) {
-        early.set(index, { status: 'rejected', code: 'SENSOR_INACTIVE' })
-        return
-      }
-      const deviceTime = r.sensorTs !== null ? r.sensorTs * 1000 : input.ts
-      this.observe(info.id, r.sensorTs === null ? null : r.sensorTs * 1000, now, r.sequence)
-      const code = this.guard(info, r.value, deviceTime, now, backfill)
-      if (code) {
-        early.set(index, { status: 'rejected', code })
-        return
-      }
-      const dedupKey = buildDedupKey({
-        sensorId: info.id,
-        value: r.value,
-        msgId: r.msgId ?? null,
-        deviceTsSeconds: r.sensorTs ?? (input.ts === null ? null : input.ts / 1000),
-        sequence: r.sequence,
-        packetIndex: r.sensorTs === null && input.ts !== null ? index : null,
-      })
-      const filterKey = filterKeyOf(info.id, dedupKey, !r.msgId)
-      items.push({ sensorId: info.id, deviceId: info.deviceId, value: r.value, deviceTime, ingestTime: now, dedupKey, filterKey, sequence: r.sequence, transport: input.transport, backfill, alerts })
-      indexes.push(index)
+      const info = byPair.get(`${input.deviceUuid}|${r.sensorUuid}`) ?? null
+      if (!info) unknown.push(r.sensorUuid)
+      c.value = r.value
+      c.deviceTime = r.sensorTs !== null ? r.sensorTs * 1000 : input.ts
+      c.observedTs = r.sensorTs === null ? null : r.sensorTs * 1000
+      c.deviceTsSeconds = r.sensorTs ?? (input.ts === null ? null : input.ts / 1000)
+      c.sequence = r.sequence
+      c.msgId = r.msgId ?? null
+      c.packetIndex = r.sensorTs === null && input.ts !== null ? index : null
+      this.accept(info, c, now, index, items, indexes, early)
     })
     const receipt = await this.commit(input.transport, input.readings.length, items, indexes, early)
-    return { inserted: receipt.inserted, unknown_sensors: unknown, ingested_ts: ingestedTs, duplicates: receipt.duplicates, rejected: receipt.rejected, dead_lettered: receipt.dead_lettered, receipts: receipt.receipts }
+    return { inserted: receipt.inserted, unknown_sensors: unknown, ingested_ts: now / 1000, duplicates: receipt.duplicates, rejected: receipt.rejected, dead_lettered: receipt.dead_lettered, receipts: receipt.receipts }
   }
 
-  /** Readings by internal sensor id (`/ingest/readings`, `/ingest/readings/bulk`, MQTT). */
+  /** Readings by internal sensor id (`/ingest/readings`, `/ingest/readings/bulk`, MQTT, DLQ replay). */
   async ingestById(readings: readonly IdReading[], transport: Transport, options: { backfill?: boolean; alerts?: boolean } = {}): Promise<BatchReceipt> {
     const now = this.deps.clock.now()
-    const backfill = options.backfill ?? false
     const resolved = await this.resolver.resolveIds(readings.map((r) => r.sensorId))
     const early = new Map<number, ItemOutcome>()
     const items: ReadingItem[] = []
     const indexes: number[] = []
+    const c = this.candidate
     readings.forEach((r, index) => {
-      const info = resolved.get(`#${r.sensorId}`) ?? null
-      if (!info) return void early.set(index, { status: 'rejected', code: 'UNKNOWN_SENSOR' })
-      if (!info.active) return void early.set(index, { status: 'rejected', code: 'SENSOR_INACTIVE' })
-      this.observe(info.id, r.timestamp, now, r.sequence ?? null)
-      // A replay is judged against the time it was first received, not the time it is replayed.
-      const code = this.guard(info, r.value, r.timestamp, r.ingestTime ?? now, r.backfill ?? backfill)
-      if (code) return void early.set(index, { status: 'rejected', code })
-      const deviceTsSeconds = r.deviceTsSeconds ?? (r.timestamp === null ? null : r.timestamp / 1000)
-      const dedupKey = r.dedupKey !== undefined ? r.dedupKey : buildDedupKey({ sensorId: info.id, value: r.value, msgId: r.msgId ?? null, deviceTsSeconds, sequence: r.sequence ?? null })
-      const filterKey = r.dedupKey !== undefined ? dedupFilterKey({ sensorId: info.id, dedupKey }) : filterKeyOf(info.id, dedupKey, !r.msgId)
-      items.push({
-        sensorId: info.id,
-        deviceId: info.deviceId,
-        value: r.value,
-        deviceTime: r.timestamp,
-        ingestTime: r.ingestTime ?? now,
-        dedupKey,
-        filterKey,
-        sequence: r.sequence ?? null,
-        transport: (r.transport as Transport | undefined) ?? transport,
-        backfill: r.backfill ?? backfill,
-        alerts: r.alerts ?? options.alerts ?? false,
-      })
-      indexes.push(index)
+      c.value = r.value
+      c.deviceTime = r.timestamp
+      c.observedTs = r.timestamp
+      c.deviceTsSeconds = r.deviceTsSeconds ?? (r.timestamp === null ? null : r.timestamp / 1000)
+      c.sequence = r.sequence ?? null
+      c.msgId = r.msgId ?? null
+      c.packetIndex = null
+      c.dedupKey = r.dedupKey
+      c.ingestTime = r.ingestTime ?? now
+      c.transport = (r.transport as Transport | undefined) ?? transport
+      c.backfill = r.backfill ?? options.backfill ?? false
+      c.alerts = r.alerts ?? options.alerts ?? false
+      this.accept(resolved.get(`#${r.sensorId}`) ?? null, c, now, index, items, indexes, early)
     })
     return this.commit(transport, readings.length, items, indexes, early)
   }
@@ -481,12 +430,4 @@ export class IngestService {
   close(): Promise<void> {
     return this.committer.close()
   }
-}
-
-function errorClassOf(err: unknown): string {
-  const code = (err as { code?: unknown }).code
-  if (typeof code === 'string' && /^23/.test(code)) return 'constraint'
-  if (typeof code === 'string' && /^22/.test(code)) return 'data'
-  if (typeof code === 'string' && code.startsWith('SQLITE_CONSTRAINT')) return 'constraint'
-  return 'store_error'
 }

@@ -22,7 +22,7 @@ import {
 } from '../../../../src/lib/adapters/storage/sqlserver/connection.js'
 import type { Param, Row } from '../../../../src/lib/adapters/storage/sql/executor.js'
 import type { SqlServerConfig } from '../../../../src/lib/config/types.js'
-import { AppError, BugError, UnavailableError } from '../../../../src/lib/errors/index.js'
+import { AppError, BugError, isUniqueViolation, UnavailableError } from '../../../../src/lib/errors/index.js'
 
 const PASSWORD = 'Pa55:w@rd/;?#%'
 
@@ -314,12 +314,18 @@ describe('wrapMssqlError', () => {
     expect((err as Error).message).toContain('sql1:1433/iot')
   })
 
-  it('leaves other driver errors and AppErrors as they are', () => {
+  it('files the server\'s other answers as permanent by their number, and leaves AppErrors and non-driver errors as they are', () => {
     const unique = Object.assign(new Error('Violation of UNIQUE KEY'), { number: 2627 })
-    expect(wrapMssqlError(unique, 't')).toBe(unique)
+    expect(wrapMssqlError(unique, 't')).toMatchObject({ errorClass: 'unique', driverCode: '2627', message: '2627: Violation of UNIQUE KEY', cause: unique })
+    expect(isUniqueViolation(wrapMssqlError(unique, 't'))).toBe(true)
     expect(isMssqlUniqueViolation(unique)).toBe(true)
+    expect(wrapMssqlError(Object.assign(new Error('FK'), { number: 547 }), 't')).toMatchObject({ errorClass: 'constraint' })
+    expect(wrapMssqlError(Object.assign(new Error('overflow'), { number: 8115 }), 't')).toMatchObject({ errorClass: 'data' })
+    expect(wrapMssqlError(Object.assign(new Error('raised'), { number: 50000 }), 't')).toMatchObject({ errorClass: 'store_error', driverCode: '50000' })
     const app = new AppError('X', 'x')
     expect(wrapMssqlError(app, 't')).toBe(app)
+    const plain = new Error('boom')
+    expect(wrapMssqlError(plain, 't')).toBe(plain)
   })
 })
 
@@ -374,6 +380,6 @@ describe('MssqlPool transactions: a COMMIT whose outcome is unknown', () => {
   it("the server's own answer to COMMIT is a known outcome: the driver's error as it was", async () => {
     const answer = txError(Object.assign(new Error('The COMMIT TRANSACTION request has no corresponding BEGIN TRANSACTION.'), { number: 3902 }))
     expect((answer as { originalError?: { number?: number } }).originalError?.number).toBe(3902)
-    expect(await commitFailing(answer)).toBe(answer)
+    expect(await commitFailing(answer)).toMatchObject({ errorClass: 'store_error', driverCode: '3902', cause: answer })
   })
 })

@@ -93,7 +93,7 @@ describe('openSqlServerDatabase: the ingest store', () => {
   it('is the SQL Server batch store over the pool, in the mode the configuration says', async () => {
     for (const useProcedure of [false, true]) {
       const db = open(useProcedure)
-      expect(db.ingest.classifiesItself).toBe(useProcedure)
+      expect(db.ingest.capabilities.classifiesItself).toBe(useProcedure)
       expect(db.ingest.valueGuard(1e10)).toBe('VALUE_OUT_OF_STORAGE_RANGE')
       const { tx, sql } = recordingTx()
       const transaction = vi.spyOn(db.pool, 'transaction').mockImplementation((fn) => fn(tx))

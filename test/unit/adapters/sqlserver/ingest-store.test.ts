@@ -4,13 +4,16 @@ import type { Param, Row, SqlExecutor } from '../../../../src/lib/adapters/stora
 import { bindParams, mssqlDialect, toMssqlPlaceholders } from '../../../../src/lib/adapters/storage/sqlserver/connection.js'
 import {
   createSqlServerIngestStore,
+  createSqlServerIngestTx,
+  createSqlServerProcedureTx,
   MSSQL_MAX_PARAMS,
   PROCEDURE_NAME,
+  type SqlServerIngestTx,
   sqlServerValueGuard,
   VALUE_OUT_OF_STORAGE_RANGE,
 } from '../../../../src/lib/adapters/storage/sqlserver/ingest-store.js'
 import { LEGACY_DECIMAL_MAX_ABS } from '../../../../src/lib/adapters/storage/sqlserver/value-range.js'
-import type { IngestTx, LatestWrite, ReadingRow, StateWrite } from '../../../../src/lib/ports/ingest-store.js'
+import type { LatestWrite, ReadingRow, StateWrite } from '../../../../src/lib/ports/ingest-store.js'
 
 // ---------------------------------------------------------------- a recording SQL Server stand-in
 
@@ -114,8 +117,9 @@ function fakeServer(options: { states?: Record<number, string>; storedKeys?: str
   return { pool: make(false), calls, events, stored, recorded }
 }
 
-async function inTx<T>(useProcedure: boolean, s: ReturnType<typeof fakeServer>, fn: (tx: IngestTx) => Promise<T>): Promise<T> {
-  return createSqlServerIngestStore(s.pool, { useProcedure }).transaction(fn)
+/** A transaction of the adapter's own shape (the port's `write` plus the parts it runs, tested one by one). */
+async function inTx<T>(useProcedure: boolean, s: ReturnType<typeof fakeServer>, fn: (tx: SqlServerIngestTx) => Promise<T>): Promise<T> {
+  return s.pool.transaction((exec) => fn(useProcedure ? createSqlServerProcedureTx(exec) : createSqlServerIngestTx(exec)))
 }
 
 const T0 = Date.parse('2025-03-01T10:00:00.000Z')
@@ -398,8 +402,8 @@ describe('sqlServerValueGuard and the store capabilities', () => {
     const s = fakeServer()
     const engine = createSqlServerIngestStore(s.pool, { useProcedure: false })
     const proc = createSqlServerIngestStore(s.pool, { useProcedure: true })
-    expect(engine.classifiesItself).toBe(false)
-    expect(proc.classifiesItself).toBe(true)
+    expect(engine.capabilities.classifiesItself).toBe(false)
+    expect(proc.capabilities.classifiesItself).toBe(true)
     expect(engine.valueGuard).toBe(sqlServerValueGuard)
     expect(proc.valueGuard).toBe(sqlServerValueGuard)
   })

@@ -36,7 +36,6 @@ export function openPostgresDatabase(options: PgPoolOptions): PostgresDatabase {
   return {
     engine: 'postgres',
     target: pool.target,
-    capabilities: { bulkCopy: true, multiProcess: true },
     pool,
     migrator,
     ...sharedSqlStores(pool),

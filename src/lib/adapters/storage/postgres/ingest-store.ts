@@ -1,6 +1,6 @@
-import { DuplicateKeyError, type IngestStore, type IngestTx, type LatestWrite, type ReadingRow, type StateWrite } from '../../../ports/ingest-store.js'
+import { DuplicateKeyError, type FlushWrite, type IngestStore, type IngestTx } from '../../../ports/ingest-store.js'
 import type { SqlExecutor } from '../sql/executor.js'
-import { createSqlIngestTx, createSqlSensorDirectory } from '../sql/ingest-tx.js'
+import { applyEffectsSql, createSqlSensorDirectory, loadRulesSql } from '../sql/ingest-tx.js'
 import { toJson, toNumber } from '../sql/row.js'
 import { COPY_COLUMNS, encodeReadingsBinary } from './copy-binary.js'
 import { bigintArrayLiteral, dollarQuoted, type PgBatchTx, type PgPool } from './pool.js'
@@ -47,32 +47,16 @@ const INSERT_READINGS = `INSERT INTO sensor_readings (sensor_id, value, "timesta
   SELECT * FROM unnest(?::bigint[], ?::float8[], ?::timestamptz[], ?::timestamptz[], ?::text[], ?::bigint[], ?::text[], ?::jsonb[], ?::text[])
   ON CONFLICT DO NOTHING`
 
-const MOVE_LATEST = `INSERT INTO sensor_readings_latest (sensor_id, latest_value, latest_timestamp)
-  SELECT * FROM unnest(?::bigint[], ?::float8[], ?::timestamptz[])
-  ON CONFLICT (sensor_id) DO UPDATE SET latest_value = EXCLUDED.latest_value, latest_timestamp = EXCLUDED.latest_timestamp
-  WHERE sensor_readings_latest.latest_timestamp <= EXCLUDED.latest_timestamp`
-
-// One JSON document for all states (no array-literal encoding of many JSON strings).
-const SAVE_STATES = `UPDATE sensor_rule_state s SET state = u.state, updated_at = now()
-  FROM jsonb_to_recordset(?::jsonb) AS u(sensor_id bigint, state jsonb) WHERE s.sensor_id = u.sensor_id`
-
 const COPY_READINGS = `COPY sensor_readings (${COPY_COLUMNS}) FROM STDIN WITH (FORMAT binary)`
 
+// The COPY's own error, raw from the driver: a unique violation means a key is already stored.
 const toDuplicateKeyError = (err: unknown): unknown => ((err as { code?: unknown }).code === '23505' ? new DuplicateKeyError(err) : err)
-
-const SAVE_SENSOR_STATES = `UPDATE sensors s SET operational_state = u.st, valid_readings_count = u.n, state_changed_at = u.at
-  FROM unnest(?::bigint[], ?::text[], ?::int[], ?::timestamptz[]) AS u(id, st, n, at) WHERE s.id = u.id`
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString())
 
 function pgIngestTx(batch: PgBatchTx, tx: SqlExecutor, known: Set<number>): IngestTx {
   return {
-    // One binary COPY per flush, sent with the flush's last statement and its COMMIT (one round trip
-    // for all three); a stored key aborts it: DuplicateKeyError.
-    bulkInsertReadings: async (rows) => {
-      if (rows.length > 0) batch.deferCopy(COPY_READINGS, encodeReadingsBinary(rows), toDuplicateKeyError)
-    },
-    ...createSqlIngestTx(tx),
+    loadRules: (ids) => loadRulesSql(tx, ids),
     async lockSensors(ids) {
       const sorted = [...new Set(ids)].sort((a, b) => a - b)
       const fresh = sorted.filter((id) => !known.has(id))
@@ -90,10 +74,36 @@ function pgIngestTx(batch: PgBatchTx, tx: SqlExecutor, known: Set<number>): Inge
       if (known.size > 200_000) known.clear()
       return out
     },
-    async saveProgress(latest: readonly LatestWrite[], states: readonly StateWrite[], options?: { last?: boolean }) {
-      if (latest.length === 0 && states.length === 0) return
+    async existingDedupKeys(pairs) {
+      const found = new Set<string>()
+      if (pairs.length === 0) return found
+      const rows = await tx.all(EXISTING_KEYS, [pairs.map((p) => p.sensorId), pairs.map((p) => p.dedupKey)])
+      for (const r of rows) found.add(`${toNumber(r['sensor_id'])}:${String(r['dedup_key'])}`)
+      return found
+    },
+    async write(flush: FlushWrite) {
+      const { rows, latest, states } = flush
+      // Optimistic: one binary COPY, sent with the flush's last statement and its COMMIT (one round trip
+      // for all three); a stored key aborts it (DuplicateKeyError) and the flush is redone with the check.
+      if (flush.optimistic) {
+        if (rows.length > 0) batch.deferCopy(COPY_READINGS, encodeReadingsBinary(rows), toDuplicateKeyError)
+      } else if (rows.length > 0) {
+        await tx.run(INSERT_READINGS, [
+          rows.map((r) => r.sensorId),
+          rows.map((r) => r.value),
+          rows.map((r) => iso(r.ingestTime)),
+          rows.map((r) => iso(r.deviceTime)),
+          rows.map((r) => r.dedupKey),
+          rows.map((r) => r.sequence),
+          rows.map((r) => r.classification),
+          rows.map((r) => r.reasons),
+          rows.map((r) => r.transport),
+        ])
+      }
+      const openedAlerts = flush.effects.length > 0 ? await applyEffectsSql(tx, flush.effects) : []
+      if (latest.length === 0 && states.length === 0) return { openedAlerts }
       const legacyJson = JSON.stringify(states.filter((s) => s.changed).map((s) => ({ id: s.sensorId, st: s.operationalState, n: s.validReadingsCount, at: iso(s.stateChangedAt) })))
-      const sql = saveProgressSql({
+      const progress = saveProgressSql({
         ids: bigintArrayLiteral(latest.map((l) => l.sensorId)),
         // String(number) is the shortest form that reads back as the same double (-0 becomes 0).
         values: arrayLiteral(latest.map((l) => String(l.value === 0 ? 0 : l.value))),
@@ -103,39 +113,8 @@ function pgIngestTx(batch: PgBatchTx, tx: SqlExecutor, known: Set<number>): Inge
         legacy: dollarQuoted(legacyJson),
       })
       // The last statement of the flush: the COPY goes in front of it and the COMMIT behind it, one round trip.
-      await batch.run([sql], { commit: options?.last === true, afterCopy: true })
-    },
-    async existingDedupKeys(pairs) {
-      const found = new Set<string>()
-      if (pairs.length === 0) return found
-      const rows = await tx.all(EXISTING_KEYS, [pairs.map((p) => p.sensorId), pairs.map((p) => p.dedupKey)])
-      for (const r of rows) found.add(`${toNumber(r['sensor_id'])}:${String(r['dedup_key'])}`)
-      return found
-    },
-    async insertReadings(rows: readonly ReadingRow[]) {
-      if (rows.length === 0) return 0
-      return tx.run(INSERT_READINGS, [
-        rows.map((r) => r.sensorId),
-        rows.map((r) => r.value),
-        rows.map((r) => iso(r.ingestTime)),
-        rows.map((r) => iso(r.deviceTime)),
-        rows.map((r) => r.dedupKey),
-        rows.map((r) => r.sequence),
-        rows.map((r) => r.classification),
-        rows.map((r) => r.reasons),
-        rows.map((r) => r.transport),
-      ])
-    },
-    async moveLatest(rows: readonly LatestWrite[]) {
-      if (rows.length === 0) return
-      await tx.run(MOVE_LATEST, [rows.map((r) => r.sensorId), rows.map((r) => r.value), rows.map((r) => iso(r.time))])
-    },
-    async saveStates(states: readonly StateWrite[]) {
-      if (states.length === 0) return
-      await tx.run(SAVE_STATES, [`[${states.map((s) => `{"sensor_id":${s.sensorId},"state":${s.state}}`).join(',')}]`])
-      const changed = states.filter((s) => s.changed)
-      if (changed.length > 0)
-        await tx.run(SAVE_SENSOR_STATES, [changed.map((s) => s.sensorId), changed.map((s) => s.operationalState), changed.map((s) => s.validReadingsCount), changed.map((s) => iso(s.stateChangedAt))])
+      await batch.run([progress], { commit: true, afterCopy: true })
+      return { openedAlerts }
     },
   }
 }
@@ -147,8 +126,10 @@ function pgIngestTx(batch: PgBatchTx, tx: SqlExecutor, known: Set<number>): Inge
 export function createPostgresIngestStore(pool: PgPool): IngestStore {
   const known = new Set<number>()
   return {
+    // Three flushes at once on separate connections; COPY makes the optimistic insert cheap.
+    capabilities: { flushConcurrency: 3, optimisticInsert: true, classifiesItself: false },
     sensors: createSqlSensorDirectory(pool),
-    flushConcurrency: 3,
+    valueGuard: () => null,
     transaction: (fn) => pool.batchedTransaction((batch, tx) => fn(pgIngestTx(batch, tx, known))),
   }
 }

@@ -1,6 +1,6 @@
 import pg from 'pg'
 
-import { TransientStoreError, UnavailableError } from '../../../errors/index.js'
+import { AppError, CommitUnknownError, type PermanentErrorClass, PermanentStoreError, TransientStoreError, UnavailableError } from '../../../errors/index.js'
 import type { Dialect, Param, Row, SqlExecutor } from '../sql/executor.js'
 import { toNumber } from '../sql/row.js'
 import { PipelinedCopyIn } from './copy-in.js'
@@ -147,7 +147,7 @@ export class PgPool implements SqlExecutor {
       // A failure during COMMIT leaves the outcome unknown (the server may have committed): it must not
       // be retried as if nothing was written. Neither may a failure after the COMMIT batch (a bug).
       if (committing || batch.state === 'committed' || (batch.state === 'committing' && !isServerAnswer(err)))
-        throw new UnavailableError(`PostgreSQL commit outcome unknown: ${(err as Error).message}`, { cause: err, code: 'COMMIT_UNKNOWN' })
+        throw new CommitUnknownError(`PostgreSQL commit outcome unknown: ${(err as Error).message}`, { cause: err })
       throw wrapPgError(err)
     }
   }
@@ -176,14 +176,24 @@ export class PgPool implements SqlExecutor {
 /**
  * Driver errors at the adapter boundary: connection-class failures (SQLSTATE 08, 53, 57, socket
  * errors, timeouts) become UnavailableError; deadlocks and serialization failures (class 40) become
- * TransientStoreError; everything else (bad data, constraints) stays as it is: permanent.
+ * TransientStoreError; any other answer of the server (bad data, constraints) is a PermanentStoreError
+ * classed by its SQLSTATE. Errors that are not the driver's (ours, bugs) pass through unchanged.
  */
 export function wrapPgError(err: unknown): unknown {
-  if (err instanceof UnavailableError || err instanceof TransientStoreError) return err
+  if (err instanceof AppError) return err
   if (isPgOutage(err)) return new UnavailableError(`PostgreSQL unavailable: ${(err as Error).message}`, { cause: err, code: 'POSTGRES_UNAVAILABLE' })
   const code = (err as { code?: unknown } | null | undefined)?.code
   if (typeof code === 'string' && code.startsWith('40')) return new TransientStoreError(`PostgreSQL ${code}: ${(err as Error).message}`, { cause: err, code: `PG_${code}` })
+  if (err instanceof pg.DatabaseError && typeof code === 'string') return new PermanentStoreError(pgErrorClass(code), code, err.message, { cause: err })
   return err
+}
+
+/** The permanent class of a SQLSTATE: 23505 unique, other 23 integrity, 22 data exceptions. */
+export function pgErrorClass(sqlstate: string): PermanentErrorClass {
+  if (sqlstate === '23505') return 'unique'
+  if (sqlstate.startsWith('23')) return 'constraint'
+  if (sqlstate.startsWith('22')) return 'data'
+  return 'store_error'
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { Engine } from '../../../ports/storage.js'
+import type { Engine } from '../../../ports/engine.js'
 
 export type Row = Record<string, unknown>
 export type Param = string | number | boolean | null | Date | Buffer | ReadonlyArray<string | number | boolean | null>

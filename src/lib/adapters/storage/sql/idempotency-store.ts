@@ -1,20 +1,14 @@
+import { isUniqueViolation } from '../../../errors/index.js'
 import type { IdempotencyBegin, IdempotencyStore } from '../../../ports/idempotency-store.js'
 import type { SqlExecutor } from './executor.js'
 import { toJson, toMsOrNull, toNumber } from './row.js'
 
 const SELECT = 'SELECT "request_hash", "status", "http_status", "response", "expires_at" FROM "idempotency_keys" WHERE "scope" = ? AND "key" = ?'
 
-/** Idempotency records over any engine; a racing second claim loses on the primary key and is told "in flight". */
-function isUniqueViolation(err: unknown): boolean {
-  const e = err as { code?: unknown; number?: unknown; cause?: { code?: unknown; number?: unknown } } | null
-  const code = e?.code ?? e?.cause?.code
-  const number = e?.number ?? e?.cause?.number
-  return code === '23505' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE' || number === 2627 || number === 2601
-}
-
 /** How long an in-flight claim holds its key before a retry may reclaim it. */
 const leaseMs = 120_000
 
+/** Idempotency records over any engine; a racing second claim loses on the primary key and is told "in flight". */
 export function createSqlIdempotencyStore(exec: SqlExecutor): IdempotencyStore {
   return {
     async begin(scope, key, requestHash, nowMs, ttlMs): Promise<IdempotencyBegin> {

@@ -1,5 +1,5 @@
 import { isCondition, isSeverity, type SensorRules, type Severity, type ThresholdRule } from '../../../domain/rules/index.js'
-import type { EffectWrite, IngestTx, LatestWrite, ReadingRow, SensorDirectory, SensorInfo, StateWrite } from '../../../ports/ingest-store.js'
+import type { EffectWrite, FlushWrite, IngestTx, LatestWrite, ReadingRow, SensorDirectory, SensorInfo, StateWrite } from '../../../ports/ingest-store.js'
 import type { Param, Row, SqlExecutor } from './executor.js'
 import { toBool, toJson, toMsOrNull, toNumber, toNumberOrNull, toStringOrNull, toUuid } from './row.js'
 
@@ -192,8 +192,57 @@ export async function applyEffectsSql(tx: SqlExecutor, effects: readonly EffectW
   return opened
 }
 
-/** The IngestTx over any engine, row by row; engines replace the hot methods with batch SQL. */
-export function createSqlIngestTx(tx: SqlExecutor): IngestTx {
+/** Inserts one flush's readings (a duplicate key ignored), returns how many were stored. */
+export type InsertReadings = (rows: readonly ReadingRow[]) => Promise<number>
+
+/** Row-by-row insert over any engine (the embedded engine passes its prepared statement instead). */
+function insertRowByRow(tx: SqlExecutor): InsertReadings {
+  return async (rows) => {
+    let n = 0
+    for (const r of rows) {
+      n += await tx.run(
+        'INSERT INTO "sensor_readings" ("sensor_id", "value", "timestamp", "device_timestamp", "dedup_key", "sequence", "classification", "reason_codes", "transport") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        [r.sensorId, r.value, date(r.ingestTime), r.deviceTime === null ? null : date(r.deviceTime), r.dedupKey, r.sequence, r.classification, r.reasons, r.transport],
+      )
+    }
+    return n
+  }
+}
+
+async function moveLatestRowByRow(tx: SqlExecutor, rows: readonly LatestWrite[]): Promise<void> {
+  for (const r of rows) {
+    const existing = await tx.all('SELECT "latest_timestamp" FROM "sensor_readings_latest" WHERE "sensor_id" = ?', [r.sensorId])
+    if (!existing[0]) await tx.run('INSERT INTO "sensor_readings_latest" ("sensor_id", "latest_value", "latest_timestamp") VALUES (?, ?, ?)', [r.sensorId, r.value, date(r.time)])
+    else if ((toMsOrNull(existing[0]['latest_timestamp']) ?? 0) <= r.time)
+      await tx.run('UPDATE "sensor_readings_latest" SET "latest_value" = ?, "latest_timestamp" = ? WHERE "sensor_id" = ?', [r.value, date(r.time), r.sensorId])
+  }
+}
+
+async function saveStatesRowByRow(tx: SqlExecutor, states: readonly StateWrite[]): Promise<void> {
+  for (const s of states) {
+    await tx.run(`UPDATE "sensor_rule_state" SET "state" = ?, "updated_at" = ${tx.dialect.now} WHERE "sensor_id" = ?`, [s.state, s.sensorId])
+    if (s.changed)
+      await tx.run('UPDATE "sensors" SET "operational_state" = ?, "valid_readings_count" = ?, "state_changed_at" = ? WHERE "id" = ?', [s.operationalState, s.validReadingsCount, s.stateChangedAt === null ? null : date(s.stateChangedAt), s.sensorId])
+  }
+}
+
+/** Which (sensor, dedup key) pairs are stored, with OR-ed pairs chunked under every engine's parameter limit. */
+async function existingKeysOrChunks(tx: SqlExecutor, pairs: ReadonlyArray<{ sensorId: number; dedupKey: string }>): Promise<Set<string>> {
+  const found = new Set<string>()
+  for (const part of chunks(pairs, 300)) {
+    const where = part.map(() => '("sensor_id" = ? AND "dedup_key" = ?)').join(' OR ')
+    const rows = await tx.all(`SELECT "sensor_id", "dedup_key" FROM "sensor_readings" WHERE ${where}`, part.flatMap((p) => [p.sensorId, p.dedupKey]))
+    for (const r of rows) found.add(`${toNumber(r['sensor_id'])}:${String(r['dedup_key'])}`)
+  }
+  return found
+}
+
+/**
+ * The IngestTx over any engine with portable SQL, statement by statement (the embedded engine: every
+ * statement is a local call). `insert` replaces the row-by-row insert; `existing` the key lookup.
+ */
+export function createSqlIngestTx(tx: SqlExecutor, parts: { insert?: InsertReadings; existing?: IngestTx['existingDedupKeys'] } = {}): IngestTx {
+  const insert = parts.insert ?? insertRowByRow(tx)
   return {
     async lockSensors(ids) {
       const sorted = [...ids].sort((a, b) => a - b)
@@ -206,40 +255,13 @@ export function createSqlIngestTx(tx: SqlExecutor): IngestTx {
       return out
     },
     loadRules: (ids) => loadRulesSql(tx, ids),
-    async existingDedupKeys(pairs) {
-      const found = new Set<string>()
-      for (const part of chunks(pairs, 300)) {
-        const where = part.map(() => '("sensor_id" = ? AND "dedup_key" = ?)').join(' OR ')
-        const rows = await tx.all(`SELECT "sensor_id", "dedup_key" FROM "sensor_readings" WHERE ${where}`, part.flatMap((p) => [p.sensorId, p.dedupKey]))
-        for (const r of rows) found.add(`${toNumber(r['sensor_id'])}:${String(r['dedup_key'])}`)
-      }
-      return found
+    existingDedupKeys: parts.existing ?? ((pairs) => existingKeysOrChunks(tx, pairs)),
+    async write(flush: FlushWrite) {
+      await insert(flush.rows)
+      const openedAlerts = flush.effects.length > 0 ? await applyEffectsSql(tx, flush.effects) : []
+      await moveLatestRowByRow(tx, flush.latest)
+      await saveStatesRowByRow(tx, flush.states)
+      return { openedAlerts }
     },
-    async insertReadings(rows: readonly ReadingRow[]) {
-      let n = 0
-      for (const r of rows) {
-        n += await tx.run(
-          'INSERT INTO "sensor_readings" ("sensor_id", "value", "timestamp", "device_timestamp", "dedup_key", "sequence", "classification", "reason_codes", "transport") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-          [r.sensorId, r.value, date(r.ingestTime), r.deviceTime === null ? null : date(r.deviceTime), r.dedupKey, r.sequence, r.classification, r.reasons, r.transport],
-        )
-      }
-      return n
-    },
-    async moveLatest(rows: readonly LatestWrite[]) {
-      for (const r of rows) {
-        const existing = await tx.all('SELECT "latest_timestamp" FROM "sensor_readings_latest" WHERE "sensor_id" = ?', [r.sensorId])
-        if (!existing[0]) await tx.run('INSERT INTO "sensor_readings_latest" ("sensor_id", "latest_value", "latest_timestamp") VALUES (?, ?, ?)', [r.sensorId, r.value, date(r.time)])
-        else if ((toMsOrNull(existing[0]['latest_timestamp']) ?? 0) <= r.time)
-          await tx.run('UPDATE "sensor_readings_latest" SET "latest_value" = ?, "latest_timestamp" = ? WHERE "sensor_id" = ?', [r.value, date(r.time), r.sensorId])
-      }
-    },
-    async saveStates(states: readonly StateWrite[]) {
-      for (const s of states) {
-        await tx.run(`UPDATE "sensor_rule_state" SET "state" = ?, "updated_at" = ${tx.dialect.now} WHERE "sensor_id" = ?`, [s.state, s.sensorId])
-        if (s.changed)
-          await tx.run('UPDATE "sensors" SET "operational_state" = ?, "valid_readings_count" = ?, "state_changed_at" = ? WHERE "id" = ?', [s.operationalState, s.validReadingsCount, s.stateChangedAt === null ? null : date(s.stateChangedAt), s.sensorId])
-      }
-    },
-    applyEffects: (effects) => applyEffectsSql(tx, effects),
   }
 }

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 
 import type { MigrationInfo } from '../../../ports/migrator.js'
-import type { Engine } from '../../../ports/storage.js'
+import type { Engine } from '../../../ports/engine.js'
 
 export interface MigrationFile extends MigrationInfo {
   sql: string

@@ -1,5 +1,5 @@
 import type { AppliedMigration, MigrateOptions, MigrateResult, MigrationStatus, Migrator } from '../../../ports/migrator.js'
-import type { Engine } from '../../../ports/storage.js'
+import type { Engine } from '../../../ports/engine.js'
 import type { SqlExecutor } from './executor.js'
 import type { MigrationFile } from './migration-files.js'
 import { toIsoOrNull, toNumber } from './row.js'

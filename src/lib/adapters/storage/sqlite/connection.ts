@@ -3,7 +3,7 @@ import { dirname } from 'node:path'
 
 import BetterSqlite3 from 'better-sqlite3'
 
-import { UnavailableError, UsageError } from '../../../errors/index.js'
+import { AppError, type PermanentErrorClass, PermanentStoreError, TransientStoreError, UnavailableError, UsageError } from '../../../errors/index.js'
 import type { Dialect, Param, Row, SqlExecutor } from '../sql/executor.js'
 import { toNumber } from '../sql/row.js'
 
@@ -38,11 +38,25 @@ export function encodeSqliteParam(p: Param | undefined): string | number | bigin
 
 const OUTAGE_CODES = /^SQLITE_(IOERR|FULL|READONLY|CANTOPEN|NOMEM|CORRUPT|NOTADB|PROTOCOL)/
 
-/** A disk or file failure is an outage of the store (retried, opens the breaker), not a bad row. */
+/**
+ * Driver errors at the adapter boundary: a disk or file failure is an outage of the store (retried, opens
+ * the breaker), not a bad row; any other SQLite refusal is a PermanentStoreError classed by its code.
+ * Errors that are not the driver's (ours, bugs) pass through unchanged.
+ */
 export function wrapSqliteError(err: unknown, path: string): unknown {
+  if (err instanceof AppError) return err
   const code = (err as { code?: unknown } | null)?.code
   if (typeof code === 'string' && OUTAGE_CODES.test(code)) return new UnavailableError(`the embedded database ${path} failed: ${(err as Error).message}`, { cause: err, code })
+  if (err instanceof BetterSqlite3.SqliteError && typeof code === 'string') return new PermanentStoreError(sqliteErrorClass(code), code, err.message, { cause: err })
   return err
+}
+
+/** The permanent class of a SQLite extended result code. */
+export function sqliteErrorClass(code: string): PermanentErrorClass {
+  if (code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY') return 'unique'
+  if (code.startsWith('SQLITE_CONSTRAINT')) return 'constraint'
+  if (code === 'SQLITE_MISMATCH' || code === 'SQLITE_TOOBIG' || code === 'SQLITE_RANGE') return 'data'
+  return 'store_error'
 }
 
 function isBusy(err: unknown): boolean {
@@ -123,7 +137,7 @@ export class SqliteConnection implements SqlExecutor {
         return locked ? await this.mutex.lock(async () => fn()) : fn()
       } catch (err) {
         if (!isBusy(err)) throw wrapSqliteError(err, this.path)
-        if (Date.now() > deadline) throw new UnavailableError(`the embedded database ${this.path} stayed busy for ${this.busyRetryMs} ms`, { cause: err, code: 'SQLITE_BUSY' })
+        if (Date.now() > deadline) throw new TransientStoreError(`the embedded database ${this.path} stayed busy for ${this.busyRetryMs} ms`, { cause: err, code: 'SQLITE_BUSY' })
         await new Promise((r) => setTimeout(r, Math.random() * delay))
         delay = Math.min(delay * 2, 100)
       }
@@ -178,7 +192,7 @@ export class SqliteConnection implements SqlExecutor {
         return { done: true, value: await this.inTransaction(fn) }
       })
       if (attempt.done) return attempt.value
-      if (Date.now() > deadline) throw new UnavailableError(`the embedded database ${this.path} stayed busy for ${this.busyRetryMs} ms`, { cause: attempt.err, code: 'SQLITE_BUSY' })
+      if (Date.now() > deadline) throw new TransientStoreError(`the embedded database ${this.path} stayed busy for ${this.busyRetryMs} ms`, { cause: attempt.err, code: 'SQLITE_BUSY' })
       await new Promise((r) => setTimeout(r, Math.random() * delay))
       delay = Math.min(delay * 2, 100)
     }

@@ -32,7 +32,6 @@ export function openSqliteDatabase(options: OpenSqliteOptions): SqliteDatabase {
   return {
     engine: 'sqlite',
     target: options.path,
-    capabilities: { bulkCopy: false, multiProcess: true },
     connection,
     migrator,
     ...sharedSqlStores(connection),

@@ -1,4 +1,4 @@
-import type { IngestStore, IngestTx, ReadingRow } from '../../../ports/ingest-store.js'
+import type { IngestStore, ReadingRow } from '../../../ports/ingest-store.js'
 import { createSqlIngestTx, createSqlSensorDirectory } from '../sql/ingest-tx.js'
 import type { SqliteConnection } from './connection.js'
 
@@ -15,25 +15,27 @@ const iso = (ms: number | null): string | null => (ms === null ? null : new Date
  */
 export function createSqliteIngestStore(conn: SqliteConnection): IngestStore {
   return {
+    capabilities: { flushConcurrency: 1, optimisticInsert: false, classifiesItself: false },
     sensors: createSqlSensorDirectory(conn),
+    valueGuard: () => null,
     transaction: (fn) =>
-      conn.transaction((exec) => {
-        const tx: IngestTx = {
-          ...createSqlIngestTx(exec),
-          async existingDedupKeys(pairs) {
-            const stmt = conn.prepare(FIND_KEY).pluck()
-            const found = new Set<string>()
-            for (const p of pairs) if (stmt.get(p.sensorId, p.dedupKey) !== undefined) found.add(`${p.sensorId}:${p.dedupKey}`)
-            return found
-          },
-          async insertReadings(rows: readonly ReadingRow[]) {
-            const stmt = conn.prepare(INSERT_READING)
-            let n = 0
-            for (const r of rows) n += stmt.run(r.sensorId, r.value, iso(r.ingestTime), iso(r.deviceTime), r.dedupKey, r.sequence, r.classification, r.reasons, r.transport).changes
-            return n
-          },
-        }
-        return fn(tx)
-      }),
+      conn.transaction((exec) =>
+        fn(
+          createSqlIngestTx(exec, {
+            async existing(pairs) {
+              const stmt = conn.prepare(FIND_KEY).pluck()
+              const found = new Set<string>()
+              for (const p of pairs) if (stmt.get(p.sensorId, p.dedupKey) !== undefined) found.add(`${p.sensorId}:${p.dedupKey}`)
+              return found
+            },
+            async insert(rows: readonly ReadingRow[]) {
+              const stmt = conn.prepare(INSERT_READING)
+              let n = 0
+              for (const r of rows) n += stmt.run(r.sensorId, r.value, iso(r.ingestTime), iso(r.deviceTime), r.dedupKey, r.sequence, r.classification, r.reasons, r.transport).changes
+              return n
+            },
+          }),
+        ),
+      ),
   }
 }

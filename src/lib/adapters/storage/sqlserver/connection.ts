@@ -2,7 +2,7 @@ import sql from 'mssql'
 import type { config as MssqlConfig, ConnectionPool, IRecordSet, IResult, ISqlType, Request, Transaction } from 'mssql'
 
 import type { SqlServerConfig } from '../../../config/types.js'
-import { AppError, TransientStoreError, BugError, ConfigError, UnavailableError } from '../../../errors/index.js'
+import { AppError, BugError, CommitUnknownError, ConfigError, type PermanentErrorClass, PermanentStoreError, TransientStoreError, UnavailableError } from '../../../errors/index.js'
 import type { Dialect, Param, Row, SqlExecutor } from '../sql/executor.js'
 import { toNumber } from '../sql/row.js'
 
@@ -360,7 +360,11 @@ function serverErrorNumber(err: unknown, depth = 0): number | undefined {
   return serverErrorNumber(e.originalError, depth + 1) ?? serverErrorNumber(e.cause, depth + 1)
 }
 
-/** Outages become UnavailableError (exit 1, HTTP 503); everything else is left as the driver raised it. */
+/**
+ * Driver errors at the adapter boundary: outages become UnavailableError (exit 1, HTTP 503), a deadlock
+ * TransientStoreError, and any other error the server answered with its number a PermanentStoreError
+ * classed by that number. Errors that are not the driver's (ours, bugs) pass through unchanged.
+ */
 export function wrapMssqlError(err: unknown, target: string): unknown {
   if (err instanceof AppError) return err
   const number = (err as { number?: unknown; originalError?: { info?: { number?: unknown } } } | null)?.number ?? (err as { originalError?: { info?: { number?: unknown } } } | null)?.originalError?.info?.number
@@ -369,7 +373,17 @@ export function wrapMssqlError(err: unknown, target: string): unknown {
   if (isMssqlTransient(err)) {
     return new UnavailableError(`SQL Server at ${target} unavailable: ${err instanceof Error ? err.message : String(err)}`, { cause: err, code: 'SQLSERVER_UNAVAILABLE' })
   }
+  const server = serverErrorNumber(err)
+  if (server !== undefined) return new PermanentStoreError(mssqlErrorClass(server), String(server), err instanceof Error ? err.message : String(err), { cause: err })
   return err
+}
+
+/** The permanent class of a SQL Server error number: 2627/2601 unique, 547/515 constraint, conversion and overflow errors data. */
+export function mssqlErrorClass(number: number): PermanentErrorClass {
+  if (number === 2627 || number === 2601) return 'unique'
+  if (number === 547 || number === 515) return 'constraint'
+  if ([220, 232, 241, 242, 245, 8114, 8115, 8152, 2628].includes(number)) return 'data'
+  return 'store_error'
 }
 
 // ---------------------------------------------------------------- batches
@@ -503,7 +517,7 @@ export class MssqlPool implements SqlExecutor {
       // A COMMIT that failed without the server's answer (connection lost, timeout) may have committed:
       // it must not be retried as if nothing was written (readings without a dedup key would be stored twice).
       if (committing && !isMssqlServerAnswer(err))
-        throw new UnavailableError(`SQL Server commit outcome unknown: ${err instanceof Error ? err.message : String(err)}`, { cause: err, code: 'COMMIT_UNKNOWN' })
+        throw new CommitUnknownError(`SQL Server commit outcome unknown: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
       throw wrapMssqlError(err, this.target)
     }
   }

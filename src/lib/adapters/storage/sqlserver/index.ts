@@ -4,12 +4,11 @@ import type { Database } from '../../../ports/storage.js'
 import { loadMigrationFiles } from '../sql/migration-files.js'
 import { sharedSqlStores } from '../sql/shared-stores.js'
 import { describeMssqlTarget, MssqlPool } from './connection.js'
-import { createSqlServerIngestStore, PROCEDURE_NAME, type SqlServerIngestStore } from './ingest-store.js'
+import { createSqlServerIngestStore, PROCEDURE_NAME } from './ingest-store.js'
 import { createMssqlMigrator } from './migrator.js'
 
 export interface SqlServerDatabase extends Database {
   readonly pool: MssqlPool
-  readonly ingest: SqlServerIngestStore
 }
 
 export interface SqlServerPoolOptions {
@@ -28,7 +27,6 @@ export function openSqlServerDatabase(config: SqlServerConfig, options: SqlServe
   return {
     engine: 'sqlserver',
     target,
-    capabilities: { bulkCopy: false, multiProcess: true },
     pool,
     migrator,
     ...sharedSqlStores(pool),

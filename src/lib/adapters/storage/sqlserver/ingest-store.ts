@@ -1,6 +1,6 @@
 import type { SensorRules } from '../../../domain/rules/index.js'
 import { BugError } from '../../../errors/index.js'
-import type { IngestStore, IngestTx, LatestWrite, ReadingRow, StateWrite } from '../../../ports/ingest-store.js'
+import type { EffectWrite, IngestStore, IngestTx, LatestWrite, ReadingRow, StateWrite } from '../../../ports/ingest-store.js'
 import type { Param, SqlExecutor } from '../sql/executor.js'
 import { applyEffectsSql, chunks, createSqlSensorDirectory, loadRulesSql, selectIn } from '../sql/ingest-tx.js'
 import { toJson, toNumber, toStringOrNull } from '../sql/row.js'
@@ -210,9 +210,34 @@ async function existingKeys(tx: SqlExecutor, table: 'sensor_readings' | 'ingest_
 
 // ---------------------------------------------------------------- the two transaction shapes
 
-/** Our rules engine's write path: batch statements, a handful of round trips per flush. */
-export function createSqlServerIngestTx(tx: SqlExecutor): IngestTx {
+/**
+ * The SQL Server transaction: the port's IngestTx plus the parts `write` runs in order, exposed for the
+ * adapter's unit tests of each statement's chunking.
+ */
+export interface SqlServerIngestTx extends IngestTx {
+  insertReadings(rows: readonly ReadingRow[]): Promise<number>
+  moveLatest(rows: readonly LatestWrite[]): Promise<void>
+  saveStates(states: readonly StateWrite[]): Promise<void>
+  applyEffects(effects: readonly EffectWrite[]): Promise<number[]>
+}
+
+/** `write` as the sequence of the parts (no optimistic path here: the pre-check always runs). */
+function withWrite(parts: Omit<SqlServerIngestTx, 'write'>): SqlServerIngestTx {
   return {
+    ...parts,
+    async write(flush) {
+      await parts.insertReadings(flush.rows)
+      const openedAlerts = flush.effects.length > 0 ? await parts.applyEffects(flush.effects) : []
+      await parts.moveLatest(flush.latest)
+      await parts.saveStates(flush.states)
+      return { openedAlerts }
+    },
+  }
+}
+
+/** Our rules engine's write path: batch statements, a handful of round trips per flush. */
+export function createSqlServerIngestTx(tx: SqlExecutor): SqlServerIngestTx {
+  return withWrite({
     lockSensors: (ids) => lockSensors(tx, ids),
     loadRules: (ids) => loadRulesSql(tx, ids),
     existingDedupKeys: (pairs) => existingKeys(tx, 'sensor_readings', pairs),
@@ -250,7 +275,7 @@ export function createSqlServerIngestTx(tx: SqlExecutor): IngestTx {
       }
     },
     applyEffects: (effects) => applyEffectsSql(tx, effects),
-  }
+  })
 }
 
 /**
@@ -270,8 +295,8 @@ export function createSqlServerIngestTx(tx: SqlExecutor): IngestTx {
  *   state columns; writing ours too would race it with a different notion of time).
  * - applyEffects: nothing, returns [] (no alerts opened by us: nothing for the legacy push).
  */
-export function createSqlServerProcedureTx(tx: SqlExecutor): IngestTx {
-  return {
+export function createSqlServerProcedureTx(tx: SqlExecutor): SqlServerIngestTx {
+  return withWrite({
     lockSensors: (ids) => lockSensors(tx, ids),
     async loadRules(ids) {
       const rules = new Map<number, SensorRules>()
@@ -308,7 +333,7 @@ export function createSqlServerProcedureTx(tx: SqlExecutor): IngestTx {
     async applyEffects() {
       return []
     },
-  }
+  })
 }
 
 // ---------------------------------------------------------------- the store
@@ -318,20 +343,16 @@ export interface SqlServerIngestOptions {
   useProcedure: boolean
 }
 
-/** The IngestStore plus the two capabilities the flush and the ingest service read (see the port). */
-export interface SqlServerIngestStore extends IngestStore {
-  /** True in procedure mode: the flush skips our rules engine and stores class SP_HANDLED. */
-  readonly classifiesItself: boolean
-  /** VALUE_OUT_OF_STORAGE_RANGE for values the legacy decimal(15,5) columns cannot hold. */
-  readonly valueGuard: (value: number) => string | null
-}
-
-/** The SQL Server write path: one transaction per flush, batch statements under the 2100-parameter limit. */
-export function createSqlServerIngestStore(pool: SqlExecutor, options: SqlServerIngestOptions): SqlServerIngestStore {
+/**
+ * The SQL Server write path: one transaction per flush, batch statements under the 2100-parameter limit.
+ * In procedure mode the flush skips our rules engine and stores class SP_HANDLED; in both modes values
+ * the legacy decimal(15,5) columns cannot hold are rejected per item (VALUE_OUT_OF_STORAGE_RANGE).
+ */
+export function createSqlServerIngestStore(pool: SqlExecutor, options: SqlServerIngestOptions): IngestStore {
   const make = options.useProcedure ? createSqlServerProcedureTx : createSqlServerIngestTx
   return {
+    capabilities: { flushConcurrency: 1, optimisticInsert: false, classifiesItself: options.useProcedure },
     sensors: createSqlSensorDirectory(pool),
-    classifiesItself: options.useProcedure,
     valueGuard: sqlServerValueGuard,
     transaction: (fn) => pool.transaction((tx) => fn(make(tx))),
   }
