@@ -29,7 +29,7 @@ const GROUP_TITLES = {
   resilience: 'Redis, dedup, dead-letter queue, circuit breaker',
   mqtt: 'Transports and MQTT',
   ml: 'ML stream and jobs',
-  removed: 'Removed (setting one is a configuration error)',
+  removed: 'Removed (off is accepted with a warning; turning one on is a configuration error)',
 }
 
 // ---------------------------------------------------------------- tokenizer
@@ -268,7 +268,7 @@ function defaultCell(v) {
 function meaningCell(v) {
   const parts = []
   if (v.removed !== undefined) {
-    parts.push(`**removed**: ${v.removed}`)
+    parts.push(`**removed**: ${v.removed}; ${['0', 'false', 'no', 'off'].map(code).join('/')} (the legacy default) is accepted with a warning, any other value is a configuration error`)
   } else if (v.ignored !== undefined) {
     parts.push(`**accepted and ignored** (a warning is logged): ${v.ignored}`)
   } else {

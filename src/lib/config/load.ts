@@ -139,11 +139,15 @@ export function loadConfig(input: LoadConfigInput): LoadedConfig {
     }
     if (raw && raw.from !== 'default') explicit.add(name)
     if (raw && spec.removed !== undefined) {
-      problems.push(`${raw.name}: is no longer supported: ${spec.removed}; unset it`)
+      // Off is what the legacy default meant and is the only behaviour left, so a legacy .env that
+      // spells it out still starts; asking for the removed behaviour fails rather than being silently dropped.
+      const off = parseValue({ type: 'bool' }, raw.value)
+      if (off.ok && off.value === false) warnings.push(`${raw.name}=${raw.value.trim()} is accepted: off is the only behaviour now (${spec.removed}); the variable can be removed`)
+      else problems.push(`${raw.name}: ${JSON.stringify(raw.value)} is no longer supported: ${spec.removed}; unset it or set it to 0`)
       continue
     }
     if (raw && spec.ignored !== undefined) {
-      warnings.push(`${raw.name} is accepted and ignored: ${spec.ignored}`)
+      warnings.push(`${raw.name} is accepted and ignored: ${spec.ignored}; the variable can be removed`)
       continue
     }
     const text = raw?.value ?? spec.default
@@ -186,10 +190,8 @@ export function loadConfig(input: LoadConfigInput): LoadedConfig {
     problems.push('DLQ_BACKEND: "redis" needs REDIS_URL (and REDIS_ENABLED not false)')
   }
 
-  if (values.get('BATCH_BUFFER_SIZE') !== undefined && (get<number>('BATCH_BUFFER_SIZE') < get<number>('HTTP_MAX_ITEMS'))) {
-    problems.push(`BATCH_BUFFER_SIZE: ${get<number>('BATCH_BUFFER_SIZE')} is smaller than HTTP_MAX_ITEMS (${get<number>('HTTP_MAX_ITEMS')}): a full-size request could never be queued`)
-  }
   if (problems.length > 0) throw new ConfigError(problems)
+  warnings.push(...adjustLegacyValues(values, explicit))
 
   const dataDir = resolve(input.cwd ?? '.', get<string>('INGEST_DATA_DIR'))
   const redisUrl = get<boolean>('REDIS_ENABLED') ? opt('REDIS_URL') : undefined
@@ -305,6 +307,39 @@ export function loadConfig(input: LoadConfigInput): LoadedConfig {
     secrets: collectSecrets(values),
   }
   return { config: Object.freeze(config), warnings }
+}
+
+/**
+ * Values that the legacy service gave another meaning and that would not work as they are here: the
+ * effective value is set in `values` and each change (or trap) is one warning naming the value used.
+ */
+function adjustLegacyValues(values: Map<VarName, Parsed>, explicit: ReadonlySet<VarName>): string[] {
+  const warnings: string[] = []
+  const num = (name: VarName): number => values.get(name) as number
+  // A queue smaller than one request could never accept a full-size request. The legacy default (100)
+  // sized the BatchInserter's buffer, which no live path used; the smallest queue that works is the
+  // largest request, so the small bound the value asked for is kept as far as it can be.
+  const buffer = num('BATCH_BUFFER_SIZE')
+  const maxItems = num('HTTP_MAX_ITEMS')
+  if (buffer < maxItems) {
+    values.set('BATCH_BUFFER_SIZE', maxItems)
+    const shown = explicit.has('BATCH_BUFFER_SIZE') ? `BATCH_BUFFER_SIZE=${buffer}` : `BATCH_BUFFER_SIZE (default ${buffer})`
+    warnings.push(
+      `${shown} is smaller than HTTP_MAX_ITEMS=${maxItems}, so a full-size request could never be queued: using BATCH_BUFFER_SIZE=${maxItems} ` +
+        `(it bounds the items waiting for commit; default ${VARIABLES.BATCH_BUFFER_SIZE.default}; set it to ${maxItems} or more to silence this warning)`,
+    )
+  }
+  // The legacy interval was a background timer nobody waited on; here every answer waits for its commit.
+  const linger = num('BATCH_FLUSH_INTERVAL')
+  if (linger > 1) {
+    warnings.push(`BATCH_FLUSH_INTERVAL=${linger}: a flush lingers up to ${linger} s for more items and every answer waits for its commit, so requests may take ${linger} s; 0 (the default) flushes as soon as the previous flush ended`)
+  }
+  // Until the MQTT receivers exist the flags are accepted (a legacy .env still starts) and say so.
+  const mqttFlags = (['FF_MQTT_INGEST_ENABLED', 'FF_MQTT_UNIVERSAL', 'FF_MQTT_MULTI_DOMAIN'] as const).filter((n) => values.get(n) === true)
+  if (mqttFlags.length > 0) {
+    warnings.push(`${mqttFlags.map((n) => `${n}=true`).join(', ')}: MQTT receivers are not built yet in this version; ${mqttFlags.length === 1 ? 'the flag is' : 'the flags are'} accepted and nothing is started (no broker connection, /mqtt/health reports enabled: false)`)
+  }
+  return warnings
 }
 
 /** `postgresql+psycopg2://` (SQLAlchemy style) becomes `postgresql://`. */

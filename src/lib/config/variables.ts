@@ -20,7 +20,10 @@ export interface VarSpec {
   readonly secret?: boolean
   /** Accepted for compatibility, has no effect; a warning is logged when it is set. */
   readonly ignored?: string
-  /** Removed on purpose: setting it is an error. */
+  /**
+   * Removed on purpose: turning it on is an error; an off value (0, false, no, off, empty), which is what
+   * the legacy default meant, is accepted with a warning so a legacy `.env` still starts.
+   */
   readonly removed?: string
   readonly group: string
   readonly description: string
@@ -84,9 +87,9 @@ export const VARIABLES = {
 
   // --- ingest path ---
   BATCH_MAX_SIZE: { kind: int(1, 1_000_000), default: '10000', group: 'ingest', description: 'most items in one group-commit flush' },
-  BATCH_BUFFER_SIZE: { kind: int(1, 10_000_000), default: '200000', group: 'ingest', description: 'most items queued for commit; beyond it HTTP answers 503 + Retry-After' },
+  BATCH_BUFFER_SIZE: { kind: int(1, 10_000_000), default: '200000', group: 'ingest', description: 'most items queued for commit; beyond it HTTP answers 503 + Retry-After. A value below HTTP_MAX_ITEMS (such as the legacy 100) is raised to HTTP_MAX_ITEMS with a warning' },
   BATCH_FLUSH_CONCURRENCY: { kind: int(0, 16), default: '0', group: 'ingest', description: 'flushes that may run at once on separate connections (0: the engine default, 3 on PostgreSQL, 1 elsewhere)' },
-  BATCH_FLUSH_INTERVAL: { kind: num(0, 60), default: '0', group: 'ingest', description: 'seconds a flush may linger for more items (0: flush as soon as the previous flush ended)' },
+  BATCH_FLUSH_INTERVAL: { kind: num(0, 60), default: '0', group: 'ingest', description: 'seconds a flush may linger for more items (0: flush as soon as the previous flush ended); answers wait for the commit, so above 1 s (such as the legacy 5.0) a warning is logged' },
   MAX_FUTURE_SKEW_SECONDS: { kind: num(0), default: '300', group: 'ingest', description: 'live readings more than this ahead of the server clock are rejected' },
   MAX_AGE_DAYS: { kind: num(0), default: '30', group: 'ingest', description: 'live readings older than this are rejected (backfill exempt)' },
   STALE_AFTER_SECONDS: { kind: num(1), default: '7200', group: 'ingest', description: 'a sensor silent this long is STALE; its next reading restarts warm-up' },
@@ -116,19 +119,22 @@ export const VARIABLES = {
   ML_INGEST_CIRCUIT_BREAKER_ENABLED: { kind: bool, default: 'true', group: 'resilience', description: 'store breakers on' },
 
   // --- features, MQTT ---
-  FF_MQTT_INGEST_ENABLED: { kind: bool, default: 'false', group: 'mqtt', description: '`ingest serve` also runs the MQTT receivers' },
-  FF_MQTT_UNIVERSAL: { kind: bool, default: 'false', group: 'mqtt', description: 'universal topics {domain}/{source}/{stream}/data in serve --mqtt' },
-  FF_MQTT_MULTI_DOMAIN: { kind: bool, default: 'false', group: 'mqtt', description: 'alias of FF_MQTT_UNIVERSAL' },
+  FF_MQTT_INGEST_ENABLED: { kind: bool, default: 'false', group: 'mqtt', description: 'will make `ingest serve` also run the MQTT receivers; they are not built in this version: true is accepted, logs a warning and starts nothing' },
+  FF_MQTT_UNIVERSAL: { kind: bool, default: 'false', group: 'mqtt', description: 'will add the universal topics {domain}/{source}/{stream}/data to the MQTT receivers; not built in this version: true logs a warning and starts nothing' },
+  FF_MQTT_MULTI_DOMAIN: { kind: bool, default: 'false', group: 'mqtt', description: 'alias of FF_MQTT_UNIVERSAL (legacy name)' },
+  FF_MQTT_INGEST_DUAL_MODE: ignoredVar('mqtt', 'unused by the legacy service too'),
   FF_WEBSOCKET_ENABLED: { kind: bool, default: 'true', group: 'mqtt', description: 'WebSocket /ingest/stream' },
   FF_CSV_ENABLED: { kind: bool, default: 'true', group: 'mqtt', description: 'POST /ingest/csv' },
   FF_MQTT_MODULAR_RECEIVER: ignoredVar('mqtt', 'there is one receiver'),
-  MQTT_BROKER_HOST: { kind: str, default: 'localhost', group: 'mqtt', description: 'MQTT broker host' },
-  MQTT_BROKER_PORT: { kind: int(1, 65535), default: '1883', group: 'mqtt', description: 'MQTT broker port' },
-  MQTT_USERNAME: { kind: str, group: 'mqtt', description: 'MQTT user (used when both user and password are set)' },
-  MQTT_PASSWORD: { kind: str, secret: true, group: 'mqtt', description: 'MQTT password' },
-  MQTT_CLIENT_ID: { kind: str, group: 'mqtt', description: 'client id prefix (default from host name and command)' },
-  MQTT_CONNECTIONS: { kind: int(1, 64), default: '8', group: 'mqtt', description: 'MQTT connections in the shared-subscription group' },
-  MQTT_TOPIC_PREFIX: { kind: str, default: '', group: 'mqtt', description: 'prefix of every topic (tenants, tests)' },
+  MQTT_BROKER_HOST: { kind: str, default: 'localhost', group: 'mqtt', description: 'MQTT broker host (validated now, used once the MQTT receivers exist)' },
+  MQTT_BROKER_PORT: { kind: int(1, 65535), default: '1883', group: 'mqtt', description: 'MQTT broker port (validated now, used once the MQTT receivers exist)' },
+  MQTT_USERNAME: { kind: str, group: 'mqtt', description: 'MQTT user, used when both user and password are set (once the MQTT receivers exist)' },
+  MQTT_PASSWORD: { kind: str, secret: true, group: 'mqtt', description: 'MQTT password (once the MQTT receivers exist)' },
+  MQTT_USE_TLS: ignoredVar('mqtt', 'unused by the legacy service too; a TLS broker will be chosen by an mqtts:// URL'),
+  MQTT_CLIENT_ID: { kind: str, group: 'mqtt', description: 'client id prefix, default from host name and command (once the MQTT receivers exist)' },
+  MQTT_CONNECTIONS: { kind: int(1, 64), default: '8', group: 'mqtt', description: 'MQTT connections in the shared-subscription group (once the MQTT receivers exist)' },
+  MQTT_TOPIC_PREFIX: { kind: str, default: '', group: 'mqtt', description: 'prefix of every topic, for tenants and tests (once the MQTT receivers exist)' },
+  MQTT_DEDUP_TTL_SECONDS: ignoredVar('mqtt', 'unused by the legacy service too; every transport shares DEDUP_TTL_SECONDS'),
   ML_MQTT_ASYNC_PROCESSING: ignoredVar('mqtt', 'messages are acked after commit'),
   ML_MQTT_QUEUE_SIZE: ignoredVar('mqtt', 'the ingest queue is BATCH_BUFFER_SIZE'),
   ML_MQTT_NUM_WORKERS: ignoredVar('mqtt', 'see MQTT_CONNECTIONS'),
@@ -152,11 +158,12 @@ export const VARIABLES = {
   ML_BATCH_BASELINE_ONLY_SENSORS: ignoredVar('ml', 'the enterprise ML container is out of scope'),
   ML_ROLLBACK_TO_BASELINE: ignoredVar('ml', 'the enterprise ML container is out of scope'),
   ML_STREAM_PREDICTIONS_ENABLED: ignoredVar('ml', 'read by the ML service, not by ingest'),
+  ML_USE_KALMAN_FILTER: ignoredVar('ml', 'read by the ML library, not by ingest'),
 
   // --- removed on purpose ---
-  INGEST_DEBUG_FORCE_PERSIST: { kind: str, group: 'removed', removed: 'the debug write hook is gone (it let any client inject fake readings)', description: 'removed' },
-  INGEST_DEBUG_ERRORS: { kind: str, group: 'removed', removed: 'error details are logged, never sent to clients', description: 'removed' },
-  INGEST_DEBUG_DB_IDENTITY: { kind: str, group: 'removed', removed: 'use LOG_LEVEL=debug', description: 'removed' },
+  INGEST_DEBUG_FORCE_PERSIST: { kind: bool, group: 'removed', removed: 'the debug write hook is gone (it let any client inject fake readings)', description: 'removed; 0/false/no/off is accepted with a warning' },
+  INGEST_DEBUG_ERRORS: { kind: bool, group: 'removed', removed: 'error details are logged, never sent to clients', description: 'removed; 0/false/no/off is accepted with a warning' },
+  INGEST_DEBUG_DB_IDENTITY: { kind: bool, group: 'removed', removed: 'use LOG_LEVEL=debug', description: 'removed; 0/false/no/off is accepted with a warning' },
 } as const satisfies Record<string, VarSpec>
 
 export type VarName = keyof typeof VARIABLES

@@ -92,10 +92,92 @@ describe('loadConfig', () => {
     expect(config.secrets).toEqual(expect.arrayContaining(['k-123456', 'p%40ss', 'p@ss']))
   })
 
-  it('refuses removed variables and warns about ignored ones', () => {
-    expect(problems(() => load({ INGEST_DEBUG_FORCE_PERSIST: '1' }))[0]).toMatch(/^INGEST_DEBUG_FORCE_PERSIST: is no longer supported/)
+  it('refuses removed variables turned on and warns about ignored ones', () => {
+    expect(problems(() => load({ INGEST_DEBUG_FORCE_PERSIST: '1' }))[0]).toBe(
+      'INGEST_DEBUG_FORCE_PERSIST: "1" is no longer supported: the debug write hook is gone (it let any client inject fake readings); unset it or set it to 0',
+    )
+    expect(problems(() => load({ INGEST_DEBUG_ERRORS: 'true' }))[0]).toMatch(/^INGEST_DEBUG_ERRORS: "true" is no longer supported/)
     const { warnings } = load({ DEVICE_AUTH_ENABLED: '1', API_KEY: 'x' })
-    expect(warnings).toEqual(['DEVICE_AUTH_ENABLED is accepted and ignored: device authentication is always on', 'API_KEY is accepted and ignored: the WebSocket uses role keys'])
+    expect(warnings).toEqual([
+      'DEVICE_AUTH_ENABLED is accepted and ignored: device authentication is always on; the variable can be removed',
+      'API_KEY is accepted and ignored: the WebSocket uses role keys; the variable can be removed',
+    ])
+  })
+
+  it.each(['0', 'false', 'no', 'off', 'FALSE', ''])('a removed debug variable set to off (%j, as a legacy .env has it) starts with a warning', (value) => {
+    const { warnings } = load({ INGEST_DEBUG_ERRORS: value, INGEST_DEBUG_DB_IDENTITY: value, INGEST_DEBUG_FORCE_PERSIST: value })
+    expect(warnings).toHaveLength(3)
+    expect(warnings.find((w) => w.startsWith('INGEST_DEBUG_ERRORS='))).toBe(`INGEST_DEBUG_ERRORS=${value} is accepted: off is the only behaviour now (error details are logged, never sent to clients); the variable can be removed`)
+    for (const w of warnings) expect(w).toMatch(/^INGEST_DEBUG_\w+=\S* is accepted: off is the only behaviour now/)
+  })
+
+  it('the legacy MQTT, TLS, dedup and Kalman variables are known: accepted and ignored with a warning', () => {
+    const { warnings } = load({ FF_MQTT_INGEST_DUAL_MODE: 'false', MQTT_USE_TLS: 'false', MQTT_DEDUP_TTL_SECONDS: '60', ML_USE_KALMAN_FILTER: 'true' })
+    expect(warnings.map((w) => w.split(' ')[0])).toEqual(['FF_MQTT_INGEST_DUAL_MODE', 'MQTT_USE_TLS', 'MQTT_DEDUP_TTL_SECONDS', 'ML_USE_KALMAN_FILTER'])
+    for (const w of warnings) expect(w).toMatch(/ is accepted and ignored: /)
+  })
+
+  it('BATCH_BUFFER_SIZE=100 (the legacy default) is raised to HTTP_MAX_ITEMS with a warning that names the value used', () => {
+    const { config, warnings } = load({ BATCH_BUFFER_SIZE: '100' })
+    expect(config.ingest.bufferSize).toBe(10000)
+    expect(warnings).toEqual([
+      'BATCH_BUFFER_SIZE=100 is smaller than HTTP_MAX_ITEMS=10000, so a full-size request could never be queued: using BATCH_BUFFER_SIZE=10000 (it bounds the items waiting for commit; default 200000; set it to 10000 or more to silence this warning)',
+    ])
+    // The smallest queue that works is kept: a small bound asked for stays small when requests are small too.
+    expect(load({ BATCH_BUFFER_SIZE: '100', HTTP_MAX_ITEMS: '100' })).toMatchObject({ config: { ingest: { bufferSize: 100 } }, warnings: [] })
+    const raised = load({ HTTP_MAX_ITEMS: '500000' })
+    expect(raised.config.ingest.bufferSize).toBe(500000)
+    expect(raised.warnings[0]).toMatch(/^BATCH_BUFFER_SIZE \(default 200000\) is smaller than HTTP_MAX_ITEMS=500000/)
+  })
+
+  it('a legacy BATCH_FLUSH_INTERVAL (5.0) is kept and the wait it puts on every answer is logged', () => {
+    const { config, warnings } = load({ BATCH_FLUSH_INTERVAL: '5.0' })
+    expect(config.ingest.flushIntervalMs).toBe(5000)
+    expect(warnings).toEqual([expect.stringMatching(/^BATCH_FLUSH_INTERVAL=5: a flush lingers up to 5 s .* requests may take 5 s/)])
+    expect(load({ BATCH_FLUSH_INTERVAL: '0.5' }).warnings).toEqual([])
+  })
+
+  it.each(['true', 'TRUE', '1'])('FF_MQTT_INGEST_ENABLED=%s is accepted and warns that no MQTT receiver is started yet', (value) => {
+    const { config, warnings } = load({ FF_MQTT_INGEST_ENABLED: value })
+    expect(config.features.mqttIngest).toBe(true)
+    expect(warnings).toEqual([
+      'FF_MQTT_INGEST_ENABLED=true: MQTT receivers are not built yet in this version; the flag is accepted and nothing is started (no broker connection, /mqtt/health reports enabled: false)',
+    ])
+    expect(load({ FF_MQTT_INGEST_ENABLED: 'false' }).warnings).toEqual([])
+  })
+
+  it('a legacy .env (reference §14 defaults, written out) starts, with one warning per value it cannot honour as written', () => {
+    const dir = tempDir()
+    dirs.push(dir)
+    writeFileSync(
+      join(dir.path, '.env'),
+      [
+        'BATCH_BUFFER_SIZE=100',
+        'BATCH_MAX_SIZE=500',
+        'INGEST_DEBUG_ERRORS=0',
+        'INGEST_DEBUG_DB_IDENTITY=0',
+        'FF_MQTT_INGEST_ENABLED=true',
+        'FF_MQTT_INGEST_DUAL_MODE=false',
+        'MQTT_USE_TLS=false',
+        'MQTT_TOPIC_PREFIX=',
+        'MQTT_DEDUP_TTL_SECONDS=300',
+        'REDIS_ENABLED=true',
+        'DLQ_MAX_LEN=10000',
+        '',
+      ].join('\n'),
+    )
+    const { config, warnings } = load({}, {}, dir.path)
+    expect(config.ingest).toMatchObject({ bufferSize: 10000, batchMaxSize: 500 })
+    expect(config.features.mqttIngest).toBe(true)
+    expect(warnings.map((w) => /^[A-Z_]+/.exec(w)?.[0]).sort()).toEqual([
+      'BATCH_BUFFER_SIZE',
+      'FF_MQTT_INGEST_DUAL_MODE',
+      'MQTT_USE_TLS',
+      'MQTT_DEDUP_TTL_SECONDS',
+      'INGEST_DEBUG_ERRORS',
+      'INGEST_DEBUG_DB_IDENTITY',
+      'FF_MQTT_INGEST_ENABLED',
+    ].sort())
   })
 
   it('checks combinations: postgres without a URL, redis DLQ without Redis, the SQL Server procedure without SQL Server', () => {
