@@ -111,6 +111,34 @@ describe('keys create, list, revoke, rotate through the CLI (embedded default)',
     expect(unknown.stderr).toMatch(/no key with id AAAAAAAAAAAA/)
   })
 
+  it('revoke and rotate say when the change takes effect everywhere (the 30 s auth cache)', async () => {
+    const created = json<CreatedJson>(await runCli(['keys', 'create', '--role', 'read_only', '--json'], { env }))
+    const before = Date.now()
+    const r = await runCli(['keys', 'revoke', created.kid], { env })
+    const after = Date.now()
+    expect(r.code, r.stderr).toBe(0)
+    const m = /^revoked role key (\w+); takes effect everywhere by (\S+) \(auth cache 30 s\)\n$/.exec(r.stdout)
+    expect(m, r.stdout).not.toBeNull()
+    expect(m?.[1]).toBe(created.kid)
+    const at = Date.parse(m?.[2] ?? '')
+    expect(at).toBeGreaterThanOrEqual(before + 30_000)
+    expect(at).toBeLessThanOrEqual(after + 30_000)
+    const again = json<{ revokedAt: string; effectiveEverywhereAt: string; authCacheSeconds: number }>(await runCli(['keys', 'revoke', created.kid, '--json'], { env }))
+    expect(again.authCacheSeconds).toBe(30)
+    expect(again.effectiveEverywhereAt).toBe(m?.[2])
+    expect(Date.parse(again.effectiveEverywhereAt) - Date.parse(again.revokedAt)).toBe(30_000)
+
+    // A grace shorter than the cache: the old key expires now but may be accepted for 30 s more.
+    const other = json<CreatedJson>(await runCli(['keys', 'create', '--role', 'read_only', '--json'], { env }))
+    const rotated = await runCli(['keys', 'rotate', other.kid, '--grace', '0s', '--json'], { env })
+    expect(rotated.code, rotated.stderr).toBe(0)
+    const previous = json<{ previous: { expiresAt: string; effectiveEverywhereAt: string } }>(rotated).previous
+    expect(Date.parse(previous.effectiveEverywhereAt) - Date.parse(previous.expiresAt)).toBe(30_000)
+    const human = await runCli(['keys', 'rotate', json<CreatedJson>(rotated).kid, '--grace', '5s'], { env })
+    expect(human.code, human.stderr).toBe(0)
+    expect(human.stderr).toMatch(/stops working at \S+ \(everywhere by \S+: auth cache 30 s\)/)
+  })
+
   it.each([
     [['keys', 'create'], /exactly one of --device/],
     [['keys', 'create', '--device', DEVICE, '--role', 'admin'], /exactly one of --device/],

@@ -15,6 +15,7 @@ import {
 } from '../domain/keys.js'
 import { NotFoundError, UsageError } from '../errors/index.js'
 import type { DeviceKeyRecord, KeyStore, KeySummary, RoleKeyRecord } from '../ports/key-store.js'
+import { AUTH_CACHE_TTL_MS } from './authenticate.js'
 import type { AppContext } from './context.js'
 
 // ---------------------------------------------------------------- key material
@@ -97,10 +98,17 @@ export interface RevokedKey {
   /** false when it was already revoked (revoking is idempotent). */
   changed: boolean
   revokedAt: string | null
+  /**
+   * When every running service refuses the key: a replica that verified it just before the revocation
+   * trusts it from memory for the auth cache TTL. null when the revocation time is unknown.
+   */
+  effectiveEverywhereAt: string | null
+  authCacheSeconds: number
 }
 
 export interface RotatedKey extends CreatedKey {
-  previous: { kid: string; expiresAt: string | null }
+  /** The old key: it expires at `expiresAt`; a replica's auth cache may accept it until `effectiveEverywhereAt`. */
+  previous: { kid: string; expiresAt: string | null; effectiveEverywhereAt: string | null; authCacheSeconds: number }
 }
 
 function statusOf(k: { revokedAt: number | null; isActive: boolean; expiresAt: number | null }, now: number): KeyStatus {
@@ -227,7 +235,14 @@ export async function revokeKey(ctx: AppContext, kidOrKey: string): Promise<Revo
   const target = auditTarget(found.kind === 'device' ? { kind: 'device', kid: found.kid, deviceUuid: found.record.deviceUuid } : { kind: 'role', kid: found.kid, role: found.record.role })
   await roleKeys(ctx).recordSecurityEvent({ eventType: 'key.revoke', outcome: 'success', actorType: 'cli', at: now, ...target, details: { ...target.details, changed } })
   ctx.logger.info({ kid: found.kid, kind: found.kind, changed }, 'key revoked')
-  return { kid: found.kid, kind: found.kind, changed, revokedAt: iso(revokedAt) }
+  return {
+    kid: found.kid,
+    kind: found.kind,
+    changed,
+    revokedAt: iso(revokedAt),
+    effectiveEverywhereAt: iso(revokedAt === null ? null : revokedAt + AUTH_CACHE_TTL_MS),
+    authCacheSeconds: AUTH_CACHE_TTL_MS / 1000,
+  }
 }
 
 export interface RotateKeyOptions {
@@ -266,5 +281,9 @@ export async function rotateKey(ctx: AppContext, kidOrKey: string, options: Rota
     details: { ...target.details, new_kid: created.kid, grace_seconds: options.graceSeconds, old_expires_at: iso(oldExpiresAt) },
   })
   ctx.logger.info({ kid: found.kid, newKid: created.kid, kind: found.kind }, 'key rotated')
-  return { ...created, previous: { kid: found.kid, expiresAt: iso(oldExpiresAt) } }
+  // A replica that cached the old record (with its earlier expiry) before this change accepts the key
+  // until that entry ends, unless the earlier expiry comes first.
+  const cachedUntil = Math.min(old.expiresAt ?? Number.POSITIVE_INFINITY, now + AUTH_CACHE_TTL_MS)
+  const effectiveEverywhereAt = Math.max(oldExpiresAt, cachedUntil)
+  return { ...created, previous: { kid: found.kid, expiresAt: iso(oldExpiresAt), effectiveEverywhereAt: iso(effectiveEverywhereAt), authCacheSeconds: AUTH_CACHE_TTL_MS / 1000 } }
 }

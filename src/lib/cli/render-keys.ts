@@ -37,7 +37,7 @@ export function renderCreatedKey(k: CreatedKey | RotatedKey): string[] {
 /** The stderr summary beside a new key: what it is for (no secret). */
 export function describeCreatedKey(k: CreatedKey | RotatedKey): string {
   const scope = k.kind === 'device' ? `device ${k.deviceUuid ?? ''}` : `role ${k.role ?? ''}${k.allowedSourceId ? ` source ${k.allowedSourceId}` : ''}${k.allowedDomains?.length ? ` domains ${k.allowedDomains.join(',')}` : ''}`
-  const rotated = 'previous' in k ? `; the old key ${k.previous.kid} ${k.previous.expiresAt ? `stops working at ${k.previous.expiresAt}` : 'keeps working'}` : ''
+  const rotated = 'previous' in k ? `; the old key ${k.previous.kid} ${k.previous.expiresAt ? `stops working at ${k.previous.expiresAt}${everywhereLater(k.previous)}` : 'keeps working'}` : ''
   return `kid ${k.kid} (${scope}), ${k.expiresAt ? `expires ${k.expiresAt}` : 'no expiry'}${rotated}`
 }
 
@@ -59,6 +59,15 @@ export function renderKeyList(result: { keys: readonly KeyInfo[] }): string[] {
   return [line(head), ...rows.map(line)]
 }
 
+/** When the auth cache keeps the old key working past its expiry (a grace shorter than the cache TTL). */
+function everywhereLater(p: RotatedKey['previous']): string {
+  return p.effectiveEverywhereAt !== null && p.effectiveEverywhereAt !== p.expiresAt ? ` (everywhere by ${p.effectiveEverywhereAt}: auth cache ${p.authCacheSeconds} s)` : ''
+}
+
+/** Running services trust a verified key from memory, so the line says when every one refuses it. */
 export function renderRevoked(r: RevokedKey): string[] {
-  return [r.changed ? `revoked ${r.kind} key ${r.kid}` : `${r.kind} key ${r.kid} was already revoked (${r.revokedAt ?? 'unknown time'})`]
+  const cache = `(auth cache ${r.authCacheSeconds} s)`
+  if (r.changed) return [`revoked ${r.kind} key ${r.kid}; takes effect everywhere by ${r.effectiveEverywhereAt ?? 'unknown time'} ${cache}`]
+  const since = r.effectiveEverywhereAt === null ? '' : `; in effect everywhere from ${r.effectiveEverywhereAt} ${cache}`
+  return [`${r.kind} key ${r.kid} was already revoked (${r.revokedAt ?? 'unknown time'})${since}`]
 }
