@@ -1,3 +1,4 @@
+import { deltaSpikeMessage, deltaSpikeTitle } from './delta-spike-text.js'
 import { deltaNoiseFloorFor } from './physical-limits.js'
 import { severityRank } from './types.js'
 import type {
@@ -13,8 +14,8 @@ import type {
   Reason,
   RuleState,
   SensorRules,
-  Severity,
   ThresholdRule,
+  UpsertDeltaSpikeEffect,
 } from './types.js'
 
 export const DEFAULT_ALERT_RENOTIFY_MS = 5 * 60 * 1000
@@ -25,8 +26,8 @@ const NEAR_ZERO = 1e-6
 const MS_PER_SECOND = 1000
 
 /** Shared, frozen: the no-violation counts and the clean reason (nearly every reading) allocate nothing. */
-const NO_COUNTS: Record<string, number> = Object.freeze({}) as Record<string, number>
-export const CLEAN_REASON: Reason = Object.freeze({ code: 'CLEAN' }) as Reason
+const NO_COUNTS: Record<string, number> = Object.freeze({})
+export const CLEAN_REASON: Reason = Object.freeze({ code: 'CLEAN' })
 
 /** Deep copy of a rule state; the state is plain data, so copying its two nested objects is enough. */
 export function cloneRuleState(state: RuleState): RuleState {
@@ -86,6 +87,10 @@ function thresholdReason(threshold: ThresholdRule, value: number): Reason {
   if (threshold.min !== null) reason.limit = threshold.min
   if (threshold.condition === 'out_of_range' && threshold.max !== null) reason.limitMax = threshold.max
   return reason
+}
+
+function pendingReason(threshold: ThresholdRule, value: number, count: number, required: number): Reason {
+  return { code: 'THRESHOLD_PENDING', rule: thresholdLabel(threshold), thresholdId: threshold.id, observed: value, severity: threshold.severity, count, required }
 }
 
 function boundText(bound: number | null, missing: string): string {
@@ -163,7 +168,7 @@ function deltaLimit(rule: DeltaRule, name: DeltaThresholdName): number | null {
 }
 
 function deltaReasons(
-  code: 'DELTA_SPIKE' | 'DELTA_SPIKE_COOLDOWN',
+  code: 'DELTA_SPIKE' | 'DELTA_SPIKE_COOLDOWN' | 'DELTA_SPIKE_SUPPRESSED',
   rule: DeltaRule,
   measure: DeltaMeasure,
   previous: number,
@@ -178,12 +183,26 @@ function deltaReasons(
   })
 }
 
-/** Title per the legacy WARNING pipeline (reference §6.8), which the dashboard's users know. */
-function deltaTitle(severity: Severity, triggered: readonly DeltaThresholdName[]): string {
-  if (severity === 'critical') return 'Cambio crítico detectado'
-  if (triggered.includes('abs_delta') || triggered.includes('rel_delta')) return 'Cambio significativo en valor'
-  if (triggered.includes('abs_slope') || triggered.includes('rel_slope')) return 'Cambio rápido detectado'
-  return 'Variación inusual detectada'
+/** The event write for a spike; its title and message are also the notification's. */
+function deltaSpikeEffect(rule: DeltaRule, measure: DeltaMeasure, previous: number, value: number, time: number): UpsertDeltaSpikeEffect {
+  const payload: DeltaSpikePayload = {
+    delta_abs: measure.deltaAbs,
+    delta_rel: measure.deltaRel,
+    slope_abs: measure.slopeAbs,
+    slope_rel: measure.slopeRel,
+    dt_seconds: measure.dtSeconds,
+    last_value: previous,
+    triggered_thresholds: [...measure.triggered],
+  }
+  return {
+    kind: 'upsert_delta_spike',
+    severity: rule.severity,
+    time,
+    value,
+    title: deltaSpikeTitle(rule.severity, measure.triggered),
+    message: deltaSpikeMessage({ value, previous, deltaAbs: measure.deltaAbs, dtSeconds: measure.dtSeconds, triggered: measure.triggered }),
+    payload,
+  }
 }
 
 /** The sensor state implied by the active alert: ALERT only while a critical one is open. */
@@ -193,7 +212,11 @@ function alertState(state: RuleState): OperationalState {
 
 /**
  * Classifies one reading of one sensor (DESIGN §4, steps 3–6) against the sensor's stored rule state.
- * Readings of a sensor must be evaluated in time order, each with the state the previous call returned.
+ * Readings of a sensor are meant to be evaluated in time order, each with the state the previous call
+ * returned. A reading older than the last evaluated one (`state.prevTime`; it arrived in a later
+ * flush) is *late*: it is judged on its own and moves no state, see {@link classifyLate}. A reading at
+ * exactly `prevTime` is not late: it is the next reading (a device sending two values in the same
+ * instant, or the same instant resent under another dedup key) and is evaluated normally.
  *
  * Pure: the input state is never mutated; the returned state is a new object to persist, and the effects
  * are what storage must write in the same transaction, in order. In backfill mode without `alerts` the
@@ -231,17 +254,52 @@ function moveState(state: RuleState, effects: Effect[], time: number, to: Operat
   state.stateChangedAt = time
 }
 
-/**
- * Ends one reading's evaluation. prev only moves forward, so a late reading never becomes the base of
- * the next delta. (Module functions, not closures: this runs once per reading.)
- */
-function finishReading(state: RuleState, late: boolean, value: number, time: number, reasons: Reason[], effects: Effect[], classification: ReadingClass): Evaluation {
-  if (!late) {
-    state.prevValue = value
-    state.prevTime = time
-  }
+/** Ends one in-order reading's evaluation. (Module functions, not closures: this runs once per reading.) */
+function finishReading(state: RuleState, value: number, time: number, reasons: Reason[], effects: Effect[], classification: ReadingClass): Evaluation {
+  state.prevValue = value
+  state.prevTime = time
   state.readingsSeen += 1
   return { state, classification, reasons, effects }
+}
+
+/**
+ * A late reading: older than the last evaluated one, so the state describes readings that come after
+ * it in time. Its class is a snapshot judgement of the reading alone, with `LATE_READING` first:
+ * - during warm-up: `ML_PREDICTION` with `WARMUP` (the count it would not have moved);
+ * - a violated threshold counts as the first violation in a row (the violations around it in time are
+ *   not known): one that needs a single violation fires, the winner as live picks it -> `ALERT` with
+ *   `THRESHOLD`; one that needs more is `THRESHOLD_PENDING` (count 1) -> `ML_PREDICTION`;
+ * - never `WARNING`: a delta needs the reading just before it in time, which the state does not hold
+ *   (its previous value is a later reading);
+ * - otherwise `ML_PREDICTION` with `CLEAN`.
+ * The state comes back exactly as it was (no counters, clean streak, previous value, warm-up count or
+ * operational state move) and there are no effects: no alert or event is opened, escalated, updated or
+ * resolved and nobody is notified, so an alert reflects only readings in time order.
+ */
+function classifyLate(rules: SensorRules, state: RuleState, value: number): Evaluation {
+  const reasons: Reason[] = [{ code: 'LATE_READING' }]
+  const warmingUp = state.operationalState === 'INITIALIZING' || state.operationalState === 'STALE'
+  if (warmingUp && rules.minReadingsForNormal > 0) {
+    const count = state.operationalState === 'INITIALIZING' ? state.validReadingsCount : 0
+    reasons.push({ code: 'WARMUP', count, required: rules.minReadingsForNormal })
+    return { state, classification: 'ML_PREDICTION', reasons, effects: [] }
+  }
+  let fired: ThresholdRule[] | undefined
+  let pending: Reason[] | undefined
+  for (const threshold of rules.thresholds) {
+    if (!violatesThreshold(threshold, value)) continue
+    const required = requiredCount(threshold)
+    if (required <= 1) (fired ??= []).push(threshold)
+    else (pending ??= []).push(pendingReason(threshold, value, 1, required))
+  }
+  const winner = fired === undefined ? undefined : pickWinner(fired)
+  if (winner !== undefined) {
+    reasons.push(thresholdReason(winner, value))
+    return { state, classification: 'ALERT', reasons, effects: [] }
+  }
+  if (pending !== undefined) reasons.push(...pending)
+  else reasons.push(CLEAN_REASON)
+  return { state, classification: 'ML_PREDICTION', reasons, effects: [] }
 }
 
 function evaluateLive(rules: SensorRules, input: RuleState, reading: ReadingInput, options: EvaluateOptions, inPlace = false): Evaluation {
@@ -249,10 +307,9 @@ function evaluateLive(rules: SensorRules, input: RuleState, reading: ReadingInpu
   const value = reading.value === 0 ? 0 : reading.value
   const { time } = reading
   const state = inPlace ? input : cloneRuleState(input)
+  if (state.prevTime !== null && time < state.prevTime) return classifyLate(rules, state, value)
   const reasons: Reason[] = []
   const effects: Effect[] = []
-
-  const late = state.prevTime !== null && time < state.prevTime
 
   // Staleness is derived from the data time, so nothing has to persist STALE for the restart to happen.
   const gapMs = state.prevTime === null ? null : time - state.prevTime
@@ -276,12 +333,10 @@ function evaluateLive(rules: SensorRules, input: RuleState, reading: ReadingInpu
       state.validReadingsCount += 1
       reasons.push({ code: 'WARMUP', count: state.validReadingsCount, required })
       if (state.validReadingsCount >= required) moveState(state, effects, time, 'NORMAL')
-      return finishReading(state, late, value, time, reasons, effects, 'ML_PREDICTION')
+      return finishReading(state, value, time, reasons, effects, 'ML_PREDICTION')
     }
     moveState(state, effects, time, 'NORMAL')
   }
-
-  if (late) reasons.push({ code: 'LATE_READING' })
 
   // Thresholds: counts are rebuilt from the current rules so removed thresholds do not linger in the state.
   // (Allocated only on a violation: nearly every reading violates nothing.)
@@ -295,7 +350,7 @@ function evaluateLive(rules: SensorRules, input: RuleState, reading: ReadingInpu
     ;(consecutive ??= {})[key] = count
     const required = requiredCount(threshold)
     if (count >= required) (fired ??= []).push(threshold)
-    else (pending ??= []).push({ code: 'THRESHOLD_PENDING', rule: thresholdLabel(threshold), thresholdId: threshold.id, observed: value, severity: threshold.severity, count, required })
+    else (pending ??= []).push(pendingReason(threshold, value, count, required))
   }
   state.consecutive = consecutive ?? NO_COUNTS
 
@@ -305,7 +360,7 @@ function evaluateLive(rules: SensorRules, input: RuleState, reading: ReadingInpu
     reasons.push(thresholdReason(winner, value))
     applyAlert(rules, state, winner, { value, time }, options.alertRenotifyMs ?? DEFAULT_ALERT_RENOTIFY_MS, effects)
     moveState(state, effects, time, alertState(state))
-    return finishReading(state, late, value, time, reasons, effects, 'ALERT')
+    return finishReading(state, value, time, reasons, effects, 'ALERT')
   }
 
   const clean = pending === undefined
@@ -316,7 +371,6 @@ function evaluateLive(rules: SensorRules, input: RuleState, reading: ReadingInpu
 
   const delta = rules.delta
   if (
-    !late &&
     delta !== null &&
     state.readingsSeen >= delta.minReadings &&
     state.prevValue !== null &&
@@ -328,38 +382,30 @@ function evaluateLive(rules: SensorRules, input: RuleState, reading: ReadingInpu
     if (measure.triggered.length > 0) {
       state.cleanStreak = 0
       const inCooldown = state.lastDeltaSpikeAt !== null && time - state.lastDeltaSpikeAt < delta.cooldownSec * MS_PER_SECOND
+      if (inCooldown && !state.activeDeltaSpike) {
+        // The legacy answer inside the cooldown; the event the cooldown belongs to was already resolved,
+        // and a spike is still no clean reading.
+        reasons.push(...deltaReasons('DELTA_SPIKE_SUPPRESSED', delta, measure, previous.value))
+        return finishReading(state, value, time, reasons, effects, 'ML_PREDICTION')
+      }
+      const event = deltaSpikeEffect(delta, measure, previous.value, value, time)
+      effects.push(event)
       if (inCooldown) {
+        // The active event follows the latest spike; nobody is notified again and the cooldown keeps
+        // running from the spike that opened it.
         reasons.push(...deltaReasons('DELTA_SPIKE_COOLDOWN', delta, measure, previous.value))
-        return finishReading(state, late, value, time, reasons, effects, 'WARNING')
+      } else {
+        reasons.push(...deltaReasons('DELTA_SPIKE', delta, measure, previous.value))
+        effects.push({ kind: 'notify', source: 'ml_event', severity: delta.severity, value, time, title: event.title, message: event.message })
+        state.lastDeltaSpikeAt = time
+        state.activeDeltaSpike = true
       }
-      reasons.push(...deltaReasons('DELTA_SPIKE', delta, measure, previous.value))
-      const payload: DeltaSpikePayload = {
-        delta_abs: measure.deltaAbs,
-        delta_rel: measure.deltaRel,
-        slope_abs: measure.slopeAbs,
-        slope_rel: measure.slopeRel,
-        dt_seconds: measure.dtSeconds,
-        last_value: previous.value,
-        triggered_thresholds: [...measure.triggered],
-      }
-      effects.push({ kind: 'upsert_delta_spike', severity: delta.severity, time, value, payload })
-      effects.push({
-        kind: 'notify',
-        source: 'ml_event',
-        severity: delta.severity,
-        value,
-        time,
-        title: deltaTitle(delta.severity, measure.triggered),
-        message: `El valor cambió ${measure.deltaAbs.toFixed(2)} unidades desde ${previous.value.toFixed(2)}`,
-      })
-      state.lastDeltaSpikeAt = time
-      state.activeDeltaSpike = true
       moveState(state, effects, time, alertState(state))
-      return finishReading(state, late, value, time, reasons, effects, 'WARNING')
+      return finishReading(state, value, time, reasons, effects, 'WARNING')
     }
   }
 
-  if (!clean) return finishReading(state, late, value, time, reasons, effects, 'ML_PREDICTION')
+  if (!clean) return finishReading(state, value, time, reasons, effects, 'ML_PREDICTION')
 
   reasons.push(CLEAN_REASON)
   state.cleanStreak += 1
@@ -375,7 +421,7 @@ function evaluateLive(rules: SensorRules, input: RuleState, reading: ReadingInpu
     }
     moveState(state, effects, time, 'NORMAL')
   }
-  return finishReading(state, late, value, time, reasons, effects, 'ML_PREDICTION')
+  return finishReading(state, value, time, reasons, effects, 'ML_PREDICTION')
 }
 
 /** One active alert per sensor: open, update in place, escalate, or leave a higher one alone. */

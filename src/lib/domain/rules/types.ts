@@ -107,9 +107,11 @@ export interface RuleState {
   consecutive: Record<string, number>
   cleanStreak: number
   lastDeltaSpikeAt: number | null
+  /** The last evaluated reading: the base of the next delta; a reading older than `prevTime` is late. */
   prevValue: number | null
   prevTime: number | null
   activeAlert: ActiveAlert | null
+  /** Whether this sensor's DELTA_SPIKE event is active: set by a spike, cleared by the clean streak. */
   activeDeltaSpike: boolean
   lastAlertNotificationAt: number | null
   stateChangedAt: number | null
@@ -133,6 +135,15 @@ export function initialRuleState(): RuleState {
   }
 }
 
+/**
+ * Reason codes stored with a reading.
+ * - `DELTA_SPIKE`: a spike that opened or updated the DELTA_SPIKE event and notified.
+ * - `DELTA_SPIKE_COOLDOWN`: a spike inside the cooldown while the event is active: the event is
+ *   updated, nobody is notified again.
+ * - `DELTA_SPIKE_SUPPRESSED`: a spike inside the cooldown with no active event (the legacy
+ *   "Delta spike en cooldown"): class ML_PREDICTION, nothing written.
+ * - `LATE_READING`: older than the sensor's last evaluated reading; judged alone, moves no state.
+ */
 export type ReasonCode =
   | 'STALE_RESTART'
   | 'WARMUP'
@@ -140,6 +151,7 @@ export type ReasonCode =
   | 'THRESHOLD_PENDING'
   | 'DELTA_SPIKE'
   | 'DELTA_SPIKE_COOLDOWN'
+  | 'DELTA_SPIKE_SUPPRESSED'
   | 'LATE_READING'
   | 'CLEAN'
 
@@ -203,11 +215,17 @@ export interface NotifyEffect {
   message: string
 }
 
+/**
+ * Open the sensor's DELTA_SPIKE event, or update the active one. `title` and `message` are the event's
+ * own (reference §6.8), decided here so that storage writes them as they are.
+ */
 export interface UpsertDeltaSpikeEffect {
   kind: 'upsert_delta_spike'
   severity: Severity
   time: number
   value: number
+  title: string
+  message: string
   payload: DeltaSpikePayload
 }
 

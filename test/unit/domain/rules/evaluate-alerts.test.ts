@@ -62,7 +62,7 @@ describe('an active alert of the same severity', () => {
     const time = T0 + elapsed
     const result = evaluateReading(rules, activeState('critical'), { value: 99, time }, LIVE)
     expect(result.classification).toBe('ALERT')
-    const expected = [{ kind: 'update_alert', severity: 'critical', thresholdId: 4, value: 99, time }]
+    const expected: unknown[] = [{ kind: 'update_alert', severity: 'critical', thresholdId: 4, value: 99, time }]
     if (notifies) expected.push(expect.objectContaining({ kind: 'notify', source: 'alert', severity: 'critical', value: 99, time }))
     expect(result.effects).toEqual(expected)
     expect(result.state.lastAlertNotificationAt).toBe(notifies ? time : T0)

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { evaluateReading, initialRuleState, measureDelta } from '../../../../src/lib/domain/rules/index.js'
 import type { DeltaRule, Evaluation, RuleState, SensorRules } from '../../../../src/lib/domain/rules/index.js'
-import { LIVE, SEC, T0, codes, deltaRule, kinds, normalState, runSequence, sensorRules, series, threshold } from './rules-fixtures.js'
+import { LIVE, SEC, T0, codes, deltaRule, kinds, lastOf, normalState, runSequence, sensorRules, series, threshold } from './rules-fixtures.js'
 
 function withDelta(delta: Partial<DeltaRule>, extra: Partial<SensorRules> = {}): SensorRules {
   return sensorRules({ delta: deltaRule(delta), ...extra })
@@ -27,9 +27,11 @@ describe('delta spike: a full spike', () => {
         severity: 'warning',
         time,
         value: 26,
+        title: 'Cambio significativo en valor',
+        message: 'El valor subió 6.00 unidades desde 20.00',
         payload: { delta_abs: 6, delta_rel: 0.3, slope_abs: 3, slope_rel: 0.15, dt_seconds: 2, last_value: 20, triggered_thresholds: ['abs_delta'] },
       },
-      { kind: 'notify', source: 'ml_event', severity: 'warning', value: 26, time, title: 'Cambio significativo en valor', message: 'El valor cambió 6.00 unidades desde 20.00' },
+      { kind: 'notify', source: 'ml_event', severity: 'warning', value: 26, time, title: 'Cambio significativo en valor', message: 'El valor subió 6.00 unidades desde 20.00' },
       { kind: 'state_change', from: 'NORMAL', to: 'WARNING', time },
     ])
     expect(result.state).toMatchObject({ lastDeltaSpikeAt: time, activeDeltaSpike: true, cleanStreak: 0, operationalState: 'WARNING', prevValue: 26, prevTime: time })
@@ -55,9 +57,24 @@ describe('delta spike: a full spike', () => {
     ['abs and slope', { absDelta: 5, absSlope: 2 }, 'Cambio significativo en valor'],
     ['abs_slope only', { absSlope: 2 }, 'Cambio rápido detectado'],
     ['rel_slope only', { relSlope: 0.1, severity: 'info' }, 'Cambio rápido detectado'],
-  ])('titles a %s spike (%j) "%s"', (_label, delta, title) => {
+  ])('titles a %s spike (%j) "%s", the event and its notification alike', (_label, delta, title) => {
     const result = evaluate(withDelta(delta), normalState({ prevValue: 20 }), 26, 2 * SEC)
+    expect(result.effects).toContainEqual(expect.objectContaining({ kind: 'upsert_delta_spike', title }))
     expect(result.effects).toContainEqual(expect.objectContaining({ kind: 'notify', title }))
+  })
+
+  it.each<[string, Partial<DeltaRule>, number, number, string]>([
+    ['a rise', { absDelta: 5 }, 26, 2 * SEC, 'El valor subió 6.00 unidades desde 20.00'],
+    ['a drop', { absDelta: 5 }, 14, 2 * SEC, 'El valor cambió 6.00 unidades desde 20.00'],
+    ['a slope over 2 s', { absSlope: 2 }, 26, 2 * SEC, 'El valor subió 6.00 unidades desde 20.00. en 2 segundos'],
+    ['a slope and a delta', { absDelta: 5, relSlope: 0.01 }, 26, 2.5 * SEC, 'El valor subió 6.00 unidades desde 20.00. en 2 segundos'],
+    ['a slope over 3.5 s', { absSlope: 1 }, 26, 3.5 * SEC, 'El valor subió 6.00 unidades desde 20.00. en 4 segundos'],
+    ['a delta at the same instant (no slope)', { absDelta: 5, absSlope: 1 }, 26, 0, 'El valor subió 6.00 unidades desde 20.00'],
+    ['a half-way delta, rounded half to even', { absDelta: 0.1 }, 20.125, 2 * SEC, 'El valor subió 0.12 unidades desde 20.00'],
+  ])('writes the message of %s as the legacy did (%j)', (_label, delta, value, dtMs, message) => {
+    const result = evaluate(withDelta(delta), normalState({ prevValue: 20 }), value, dtMs)
+    expect(result.effects).toContainEqual(expect.objectContaining({ kind: 'upsert_delta_spike', message }))
+    expect(result.effects).toContainEqual(expect.objectContaining({ kind: 'notify', message }))
   })
 
   it('keeps the sensor in ALERT when a critical alert is active', () => {
@@ -171,7 +188,7 @@ describe('delta spike: slopes and time gaps', () => {
 
   it('fires on the delta for two readings at the same instant, with null slopes', () => {
     const result = evaluate(withDelta({ absDelta: 5 }), normalState({ prevValue: 20 }), 30, 0)
-    expect(result.effects).toContainEqual(expect.objectContaining({ payload: expect.objectContaining({ slope_abs: null, slope_rel: null, dt_seconds: 0 }) }))
+    expect(result.effects).toContainEqual(expect.objectContaining({ payload: expect.objectContaining({ slope_abs: null, slope_rel: null, dt_seconds: 0 }) as unknown }))
   })
 
   it.each<[string, number, boolean]>([
@@ -203,9 +220,10 @@ describe('delta spike: minReadings and minDeltaAbs', () => {
   it('first checks the reading after minReadings readings of a sensor without warm-up', () => {
     const rules = withDelta({ absDelta: 5, minReadings: 5 }, { minReadingsForNormal: 0 })
     const results = runSequence(rules, initialRuleState(), series([0, 10, 0, 10, 0, 10, 0], T0))
-    expect(results.map(spiked)).toEqual([false, false, false, false, false, true, false])
-    // The seventh is in cooldown: still a WARNING, but nothing is written.
+    expect(results.map(spiked)).toEqual([false, false, false, false, false, true, true])
+    // The seventh is in cooldown with the event active: it updates the event, and notifies nobody.
     expect(results.map((r) => r.classification)).toEqual(['ML_PREDICTION', 'ML_PREDICTION', 'ML_PREDICTION', 'ML_PREDICTION', 'ML_PREDICTION', 'WARNING', 'WARNING'])
+    expect(kinds(lastOf(results))).toEqual(['upsert_delta_spike'])
   })
 
   it.each<[number, boolean]>([
@@ -229,9 +247,54 @@ describe('delta spike: cooldown', () => {
     const result = evaluateReading(withDelta({ absDelta: 5 }), state, { value: 30, time }, LIVE)
     expect(result.classification).toBe('WARNING')
     expect(codes(result)).toEqual([inCooldown ? 'DELTA_SPIKE_COOLDOWN' : 'DELTA_SPIKE'])
-    expect(result.effects.length === 0).toBe(inCooldown)
+    expect(kinds(result)).toEqual(inCooldown ? ['upsert_delta_spike'] : ['upsert_delta_spike', 'notify'])
     expect(result.state.lastDeltaSpikeAt).toBe(inCooldown ? time - sinceLast : time)
     expect(result.state.cleanStreak).toBe(0)
+  })
+
+  it('updates the active event inside the cooldown with this spike, notifying nobody', () => {
+    const time = T0 + 10 * SEC
+    const state = normalState({ prevValue: 20, lastDeltaSpikeAt: T0 - 60 * SEC, operationalState: 'WARNING', activeDeltaSpike: true })
+    const result = evaluateReading(withDelta({ absDelta: 5, absSlope: 0.5, severity: 'critical' }), state, { value: 12, time }, LIVE)
+    expect(result.classification).toBe('WARNING')
+    expect(result.effects).toEqual([
+      {
+        kind: 'upsert_delta_spike',
+        severity: 'critical',
+        time,
+        value: 12,
+        title: 'Cambio crítico detectado',
+        message: 'El valor cambió 8.00 unidades desde 20.00. en 10 segundos',
+        payload: { delta_abs: 8, delta_rel: 0.4, slope_abs: 0.8, slope_rel: 0.04, dt_seconds: 10, last_value: 20, triggered_thresholds: ['abs_delta', 'abs_slope'] },
+      },
+    ])
+    expect(result.state).toMatchObject({ activeDeltaSpike: true, lastDeltaSpikeAt: T0 - 60 * SEC, operationalState: 'WARNING', prevValue: 12 })
+  })
+
+  it('with no active event (resolved inside the cooldown) suppresses the spike: ML_PREDICTION, DELTA_SPIKE_SUPPRESSED, nothing written', () => {
+    const time = T0 + 10 * SEC
+    const state = normalState({ prevValue: 20, lastDeltaSpikeAt: T0 - 60 * SEC, activeDeltaSpike: false, cleanStreak: 3 })
+    const result = evaluateReading(withDelta({ absDelta: 5 }), state, { value: 30, time }, LIVE)
+    expect(result.classification).toBe('ML_PREDICTION')
+    expect(result.reasons).toEqual([{ code: 'DELTA_SPIKE_SUPPRESSED', rule: 'abs_delta', observed: 10, limit: 5, previous: 20, dt: 10, severity: 'warning' }])
+    expect(result.effects).toEqual([])
+    // A spike is still no clean reading; the cooldown still runs from the spike that opened the event.
+    expect(result.state).toMatchObject({ activeDeltaSpike: false, lastDeltaSpikeAt: T0 - 60 * SEC, cleanStreak: 0, operationalState: 'NORMAL', prevValue: 30 })
+  })
+
+  it('spike, three clean readings resolve it, a spike inside the cooldown is suppressed, one after it opens a new event', () => {
+    const rules = withDelta({ absDelta: 5 }, { resolveAfterReadings: 3 })
+    const results = runSequence(rules, normalState({ prevValue: 20 }), series([30, 30, 30, 30, 40], T0, 20 * SEC).concat([{ value: 50, time: T0 + 400 * SEC }]))
+    expect(results.map((r) => r.classification)).toEqual(['WARNING', 'ML_PREDICTION', 'ML_PREDICTION', 'ML_PREDICTION', 'ML_PREDICTION', 'WARNING'])
+    expect(results.map(kinds)).toEqual([
+      ['upsert_delta_spike', 'notify', 'state_change'],
+      [],
+      [],
+      ['resolve_delta_spike', 'state_change'],
+      [],
+      ['upsert_delta_spike', 'notify', 'state_change'],
+    ])
+    expect(codes(results[4]!)).toEqual(['DELTA_SPIKE_SUPPRESSED'])
   })
 
   it('uses the configured cooldown', () => {

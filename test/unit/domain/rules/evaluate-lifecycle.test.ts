@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { evaluateReading, initialRuleState } from '../../../../src/lib/domain/rules/index.js'
+import { evaluateReading, evaluateReadingInPlace, initialRuleState } from '../../../../src/lib/domain/rules/index.js'
 import type { EvaluateOptions, RuleState, SensorRules } from '../../../../src/lib/domain/rules/index.js'
 import {
   BACKFILL,
@@ -164,26 +164,91 @@ describe('auto-resolve after clean readings', () => {
 
 describe('late readings', () => {
   const rules = sensorRules({ thresholds: [threshold({ id: 1, min: 100 })], delta: deltaRule({ absDelta: 1 }) })
+  const late = (state: RuleState, value: number, rulesUsed: SensorRules = rules): ReturnType<typeof evaluateReading> =>
+    evaluateReading(rulesUsed, deepFreeze(structuredClone(state)), { value, time: (state.prevTime ?? T0) - 10 * SEC }, LIVE)
 
-  it('skips the delta check and keeps the previous reading', () => {
-    const result = evaluateReading(rules, normalState({ prevValue: 20 }), { value: 50, time: T0 - 10 * SEC }, LIVE)
+  it('skips the delta check and moves nothing: previous reading, readings seen, clean streak', () => {
+    const state = normalState({ prevValue: 20, cleanStreak: 1 })
+    const result = late(state, 50)
     expect(result.classification).toBe('ML_PREDICTION')
     expect(codes(result)).toEqual(['LATE_READING', 'CLEAN'])
     expect(result.effects).toEqual([])
-    expect(result.state).toMatchObject({ prevValue: 20, prevTime: T0, readingsSeen: 11, cleanStreak: 1 })
+    expect(result.state).toStrictEqual(state)
   })
 
-  it('still evaluates thresholds', () => {
-    const result = evaluateReading(rules, normalState(), { value: 150, time: T0 - 10 * SEC }, LIVE)
+  it('is classified ALERT on a threshold it breaks, but opens no alert, notifies nobody and moves no state', () => {
+    const state = normalState()
+    const result = late(state, 150)
     expect(result.classification).toBe('ALERT')
-    expect(codes(result)).toEqual(['LATE_READING', 'THRESHOLD'])
-    expect(kinds(result)).toEqual(['open_alert', 'notify', 'state_change'])
-    expect(result.state.prevTime).toBe(T0)
+    expect(result.reasons).toEqual([{ code: 'LATE_READING' }, { code: 'THRESHOLD', rule: 'greater_than', thresholdId: 1, observed: 150, limit: 100, severity: 'critical' }])
+    expect(result.effects).toEqual([])
+    expect(result.state).toStrictEqual(state)
+  })
+
+  it('does not escalate, update or renotify a newer active alert', () => {
+    const twoLevels = sensorRules({ thresholds: [threshold({ id: 1, min: 100, severity: 'warning' }), threshold({ id: 2, min: 200, severity: 'critical' })] })
+    const state = normalState({ operationalState: 'WARNING', activeAlert: { severity: 'warning', thresholdId: 1 }, lastAlertNotificationAt: T0 - HOUR, consecutive: { '1': 4 } })
+    for (const value of [150, 250]) {
+      const result = late(state, value, twoLevels)
+      expect(result.classification).toBe('ALERT')
+      expect(result.effects).toEqual([])
+      expect(result.state).toStrictEqual(state)
+    }
+  })
+
+  it('is judged alone: a violation is the first in a row, so a "2 in a row" threshold is pending', () => {
+    const twoInARow = sensorRules({ thresholds: [threshold({ id: 1, min: 100, consecutiveReadings: 2 })] })
+    const state = normalState({ consecutive: { '1': 1 } })
+    const result = late(state, 150, twoInARow)
+    expect(result.classification).toBe('ML_PREDICTION')
+    expect(result.reasons).toEqual([{ code: 'LATE_READING' }, { code: 'THRESHOLD_PENDING', rule: 'greater_than', thresholdId: 1, observed: 150, severity: 'critical', count: 1, required: 2 }])
+    expect(result.state).toStrictEqual(state)
+  })
+
+  it('does not complete a "2 in a row" that never happened in time order', () => {
+    const twoInARow = sensorRules({ thresholds: [threshold({ id: 1, min: 100, consecutiveReadings: 2 })] })
+    // In time order: 150 (T0-10 s, arrives late), 20 (T0, already evaluated), 150 (T0+10 s): never two in a row.
+    const results = runSequence(twoInARow, normalState(), [
+      { value: 150, time: T0 - 10 * SEC },
+      { value: 150, time: T0 + 10 * SEC },
+    ])
+    expect(results.map((r) => r.classification)).toEqual(['ML_PREDICTION', 'ML_PREDICTION'])
+    expect(results.flatMap((r) => r.effects)).toEqual([])
+    expect(codes(lastOf(results))).toEqual(['THRESHOLD_PENDING'])
+    expect(lastOf(results).reasons[0]).toMatchObject({ count: 1, required: 2 })
+  })
+
+  it('three old clean readings do not resolve a newer alert', () => {
+    const active = normalState({ operationalState: 'ALERT', activeAlert: { severity: 'critical', thresholdId: 1 }, activeDeltaSpike: true, lastAlertNotificationAt: T0 })
+    const results = runSequence(sensorRules({ thresholds: [threshold({ id: 1, min: 100 })], resolveAfterReadings: 3 }), active, [
+      { value: 50, time: T0 - 30 * SEC },
+      { value: 50, time: T0 - 20 * SEC },
+      { value: 50, time: T0 - 10 * SEC },
+    ])
+    expect(results.flatMap((r) => r.effects)).toEqual([])
+    expect(lastOf(results).state).toStrictEqual(active)
+    expect(results.map(codes)).toEqual(results.map(() => ['LATE_READING', 'CLEAN']))
+  })
+
+  it('during warm-up is ML_PREDICTION and does not count toward warm-up', () => {
+    const warming: RuleState = { ...initialRuleState(), validReadingsCount: 4, readingsSeen: 4, prevValue: 20, prevTime: T0 }
+    const result = late(warming, 150, sensorRules({ thresholds: [threshold({ id: 1, min: 100 })], minReadingsForNormal: 5 }))
+    expect(result.classification).toBe('ML_PREDICTION')
+    expect(result.reasons).toEqual([{ code: 'LATE_READING' }, { code: 'WARMUP', count: 4, required: 5 }])
+    expect(result.effects).toEqual([])
+    expect(result.state).toStrictEqual(warming)
+  })
+
+  it('is never a WARNING: no delta is measured against the later previous reading', () => {
+    const result = late(normalState({ prevValue: 20 }), 90)
+    expect(result.classification).toBe('ML_PREDICTION')
+    expect(codes(result)).toEqual(['LATE_READING', 'CLEAN'])
   })
 
   it('does not count as stale however late it is', () => {
     const result = evaluateReading(rules, normalState(), { value: 50, time: T0 - 30 * 24 * HOUR }, LIVE)
     expect(codes(result)).not.toContain('STALE_RESTART')
+    expect(result.state).toStrictEqual(normalState())
   })
 
   it('compares the next reading with the last in-order one', () => {
@@ -193,6 +258,40 @@ describe('late readings', () => {
     ])
     // Against the late 50 this would be a spike; against 20 it is noise.
     expect(lastOf(results).classification).toBe('ML_PREDICTION')
+  })
+
+  it('in place, hands back the same state object untouched', () => {
+    const state = normalState({ activeAlert: { severity: 'critical', thresholdId: 1 }, operationalState: 'ALERT', cleanStreak: 2 })
+    const before = structuredClone(state)
+    const result = evaluateReadingInPlace(rules, state, { value: 50, time: T0 - SEC }, LIVE)
+    expect(result.state).toBe(state)
+    expect(state).toStrictEqual(before)
+    expect(result.effects).toEqual([])
+  })
+})
+
+describe('a reading at the same time as the last evaluated one is not late', () => {
+  it('counts toward "2 in a row" and opens the alert', () => {
+    const twoInARow = sensorRules({ thresholds: [threshold({ id: 1, min: 100, consecutiveReadings: 2 })] })
+    const result = evaluateReading(twoInARow, normalState({ consecutive: { '1': 1 } }), { value: 150, time: T0 }, LIVE)
+    expect(result.classification).toBe('ALERT')
+    expect(codes(result)).toEqual(['THRESHOLD'])
+    expect(kinds(result)).toEqual(['open_alert', 'notify', 'state_change'])
+  })
+
+  it('counts toward the clean streak and resolves', () => {
+    const state = normalState({ operationalState: 'ALERT', activeAlert: { severity: 'critical', thresholdId: 1 }, cleanStreak: 2 })
+    const result = evaluateReading(alerting({ resolveAfterReadings: 3 }), state, { value: 50, time: T0 }, LIVE)
+    expect(codes(result)).toEqual(['CLEAN'])
+    expect(kinds(result)).toEqual(['resolve_alert', 'state_change'])
+    expect(result.state).toMatchObject({ cleanStreak: 3, readingsSeen: 11, prevValue: 50, prevTime: T0 })
+  })
+
+  it('becomes the previous reading, with no slope over a zero dt', () => {
+    const result = evaluateReading(sensorRules({ delta: deltaRule({ absDelta: 5, absSlope: 1 }) }), normalState({ prevValue: 20 }), { value: 30, time: T0 }, LIVE)
+    expect(result.classification).toBe('WARNING')
+    expect(result.reasons.map((r) => r.rule)).toEqual(['abs_delta'])
+    expect(result.state).toMatchObject({ prevValue: 30, prevTime: T0 })
   })
 })
 

@@ -142,6 +142,7 @@ describe('evaluateReading properties', () => {
         let state: RuleState = deepFreeze(initialRuleState())
         const model: StoreModel = { alert: null, spike: false, state: state.operationalState }
         for (const reading of withTimes(readings)) {
+          const spikeBefore = model.spike
           const result = evaluateReading(rules, state, reading, options)
           const json: unknown = JSON.parse(JSON.stringify(result.state))
           expect(json).toStrictEqual(result.state)
@@ -159,8 +160,64 @@ describe('evaluateReading properties', () => {
           if (result.state.prevTime !== null && state.prevTime !== null) expect(result.state.prevTime).toBeGreaterThanOrEqual(state.prevTime)
           expect(result.state.readingsSeen).toBeGreaterThanOrEqual(1)
 
+          const late = state.prevTime !== null && reading.time < state.prevTime
+          expect(result.reasons.some((r) => r.code === 'LATE_READING')).toBe(late)
+          if (late) {
+            // A late reading moves nothing at all and writes nothing.
+            expect(result.state).toStrictEqual(state)
+            expect(result.effects).toEqual([])
+            expect(result.reasons[0]?.code).toBe('LATE_READING')
+            expect(result.classification).not.toBe('WARNING')
+          } else {
+            // What the reading says, the tables say: a WARNING has its active event, an ALERT an active alert.
+            if (result.classification === 'WARNING') {
+              expect(result.effects.some((e) => e.kind === 'upsert_delta_spike')).toBe(true)
+              expect(model.spike).toBe(true)
+            }
+            if (result.classification === 'ALERT') expect(model.alert).not.toBeNull()
+          }
+          // Inside the cooldown only an active event is updated; with none the spike is suppressed.
+          if (result.reasons.some((r) => r.code === 'DELTA_SPIKE_COOLDOWN')) expect(spikeBefore).toBe(true)
+          if (result.reasons.some((r) => r.code === 'DELTA_SPIKE_SUPPRESSED')) {
+            expect(spikeBefore).toBe(false)
+            expect(result.classification).toBe('ML_PREDICTION')
+            expect(result.effects).toEqual([])
+          }
+          for (const effect of result.effects) {
+            if (effect.kind === 'upsert_delta_spike') {
+              expect(effect.title.length).toBeGreaterThan(0)
+              expect(effect.message.length).toBeGreaterThan(0)
+            }
+          }
+
           state = deepFreeze(result.state)
         }
+      }),
+      { numRuns: 300 },
+    )
+  })
+
+  it('late readings change nothing for the others: the in-order readings evaluate exactly as if the late ones never came', () => {
+    fc.assert(
+      fc.property(rulesArb, readingsArb, optionsArb, (rules, readings, options: EvaluateOptions) => {
+        const timed = withTimes(readings)
+        const all: Array<ReturnType<typeof evaluateReading> | null> = []
+        let state: RuleState = initialRuleState()
+        for (const reading of timed) {
+          const late = state.prevTime !== null && reading.time < state.prevTime
+          const result = evaluateReading(rules, state, reading, options)
+          all.push(late ? null : result)
+          state = result.state
+        }
+        let inOrderState: RuleState = initialRuleState()
+        timed.forEach((reading, index) => {
+          const expected = all[index]
+          if (expected === null || expected === undefined) return
+          const result = evaluateReading(rules, inOrderState, reading, options)
+          expect(result).toStrictEqual(expected)
+          inOrderState = result.state
+        })
+        expect(inOrderState).toStrictEqual(state)
       }),
       { numRuns: 300 },
     )
