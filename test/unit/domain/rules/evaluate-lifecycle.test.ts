@@ -239,6 +239,14 @@ describe('late readings', () => {
     expect(result.state).toStrictEqual(warming)
   })
 
+  it('on a state stored as STALE is a warm-up reading with a count of 0, and does not restart warm-up', () => {
+    const stale = normalState({ operationalState: 'STALE', validReadingsCount: 10 })
+    const result = late(stale, 150)
+    expect(result.reasons).toEqual([{ code: 'LATE_READING' }, { code: 'WARMUP', count: 0, required: 10 }])
+    expect(result.effects).toEqual([])
+    expect(result.state).toStrictEqual(stale)
+  })
+
   it('is never a WARNING: no delta is measured against the later previous reading', () => {
     const result = late(normalState({ prevValue: 20 }), 90)
     expect(result.classification).toBe('ML_PREDICTION')
