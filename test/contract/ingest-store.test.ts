@@ -307,23 +307,25 @@ describe.each(ruleEngines)('ingest-store contract: $name', ({ open }: AvailableE
     expect(decodeRuleState(await ruleStateOf(h.read, sensorId))).toMatchObject({ prevValue: 5, prevTime: at(4, 999) })
   })
 
-  it('negative, tiny and large values come back exactly', async () => {
+  it('negative, tiny and large values come back exactly (SQL Server: to its 5 decimals, and out-of-range values refused by its guard)', async () => {
     const sensorId = r.id.values
     const common = [-273.15, -0.5, 0, 0.00001, 123456.78901, 9999999999.99999, -9999999999.99999]
-    // Doubles that only double-precision columns hold; SQL Server's legacy decimal(15,5) refuses them
-    // with its value guard before a flush (DESIGN §2), so there they are checked against the guard.
-    const doublesOnly = [1.7976931348623157e308, -1e300, 5e-324, 0.1 + 0.2, 1e15 + 0.5]
+    const finerThanDecimal = [5e-324, 0.1 + 0.2, 1.234567891]
+    const outOfDecimalRange = [1.7976931348623157e308, -1e300, 1e15 + 0.5]
+    // SQL Server keeps the legacy decimal(15,5) columns (DESIGN §2): its store guard refuses what they cannot
+    // hold (VALUE_OUT_OF_STORAGE_RANGE, before any flush) and they keep 5 decimals. The others store doubles.
     const guard = (v: number): string | null => h.db.ingest.valueGuard?.(v) ?? null
-    const storable = doublesOnly.filter((v) => guard(v) === null)
-    if (h.engine === 'sqlserver') expect(storable.map(guard)).toEqual([])
-    if (storable.length < doublesOnly.length) {
-      for (const v of doublesOnly.filter((x) => guard(x) !== null)) expect(guard(v)).toBe('VALUE_OUT_OF_STORAGE_RANGE')
-    }
-    const values = [...common, ...(h.engine === 'sqlserver' ? [] : storable)]
+    const legacyDecimal = guard(1e300) !== null
+    expect(legacyDecimal).toBe(h.engine === 'sqlserver')
+    for (const v of outOfDecimalRange) expect(guard(v)).toBe(legacyDecimal ? 'VALUE_OUT_OF_STORAGE_RANGE' : null)
+    for (const v of [...common, ...finerThanDecimal]) expect(guard(v)).toBeNull()
+
+    const values = [...common, ...finerThanDecimal, ...(legacyDecimal ? [] : outOfDecimalRange)]
+    const expected = legacyDecimal ? values.map((v) => Number(v.toFixed(5))) : values
     const result = await flush(values.map((v, i) => of('values', v, { deviceTime: at(i + 1) })))
     expect(result.outcomes.every((o) => o.status === 'stored')).toBe(true)
-    expect((await readingsOf(h.read, sensorId)).map((x) => x.value)).toEqual(values)
-    expect(await latestOf(h.read, sensorId)).toEqual({ value: values[values.length - 1], time: at(values.length) })
+    expect((await readingsOf(h.read, sensorId)).map((x) => x.value)).toEqual(expected)
+    expect(await latestOf(h.read, sensorId)).toEqual({ value: expected[expected.length - 1], time: at(values.length) })
   })
 
   it('duplicates by dedup key: within a flush and across flushes, per sensor; keyless readings are never duplicates', async () => {
