@@ -137,7 +137,7 @@ describe.skipIf(!pgUp)('PostgreSQL protocol shortcuts (real server)', () => {
         await batch.run([`INSERT INTO t VALUES (3, 'c')`, `INSERT INTO t VALUES (1, 'duplicate')`], { commit: true })
       })
       .catch((e: unknown) => e)
-    expect(err).toMatchObject({ code: '23505' })
+    expect(err).toMatchObject({ code: 'STORE_UNIQUE', driverCode: '23505', errorClass: 'unique' })
     expect(await count()).toBe(0)
     // The pool's connection is clean again.
     await pool.batchedTransaction(async (_batch, tx) => {

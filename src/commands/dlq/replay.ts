@@ -1,6 +1,7 @@
 import { Flags } from '@oclif/core'
 
-import { createIngestReplayer, openDlq, replayDlq } from '../../lib/app/dlq.js'
+import { openDlq, replayDlq } from '../../lib/app/dlq.js'
+import { createIngestReplayer } from '../../lib/app/ingest/runtime.js'
 import { BaseCommand } from '../../lib/cli/base-command.js'
 import { dlqFilterFlags, dlqFilterFromFlags, rateFlag, renderReplay } from '../../lib/cli/render-dlq.js'
 

@@ -409,11 +409,3 @@ export function replayThroughIngest(service: IngestById): ReplayFn {
     })
   }
 }
-
-/** An ingest service of its own for a replay run (the command closes it, which flushes what is queued). */
-export async function createIngestReplayer(ctx: AppContext): Promise<{ replay: ReplayFn; close(): Promise<void> }> {
-  const { IngestService } = await import('./ingest/ingest-service.js')
-  const { createMetrics } = await import('./metrics.js')
-  const service = new IngestService({ config: ctx.config, logger: ctx.logger, clock: ctx.clock, store: ctx.iot.ingest, metrics: createMetrics() })
-  return { replay: replayThroughIngest(service), close: () => service.close() }
-}

@@ -1,5 +1,8 @@
 import { UnavailableError } from '../errors/index.js'
 
+/** What a flush locks per item: a sensor id, or a series id (`domain:source:stream`) for universal points. */
+export type LockKey = number | string
+
 export interface GroupCommitOptions<I, O> {
   /** Most items in one flush. */
   maxBatch: number
@@ -14,7 +17,7 @@ export interface GroupCommitOptions<I, O> {
    * whose keys an unfinished flush holds waits for the next one, so flushes do not queue behind each
    * other's row locks in the database (and a reading's later ones are never written before it).
    */
-  keyOf?(item: I): number
+  keyOf?(item: I): LockKey
   /** Writes one batch in one transaction and returns one outcome per item, in order. */
   flush(items: I[]): Promise<O[]>
   /** Observes each flush (size, duration, error) for metrics. */
@@ -25,7 +28,7 @@ export interface GroupCommitOptions<I, O> {
 interface Group<I, O> {
   items: readonly I[]
   /** The lock keys of its items (keyOf), when the committer keeps flushes key-disjoint. */
-  keys: ReadonlySet<number> | undefined
+  keys: ReadonlySet<LockKey> | undefined
   /** Items of this group already handed to a flush. */
   taken: number
   outcomes: O[]
@@ -60,7 +63,7 @@ export class GroupCommitter<I, O> {
   private idleWaiters: Array<() => void> = []
   private inFlight = 0
   /** Lock keys held by unfinished flushes (keyOf). */
-  private readonly busy = new Set<number>()
+  private readonly busy = new Set<LockKey>()
 
   constructor(private readonly options: GroupCommitOptions<I, O>) {}
 
@@ -91,13 +94,13 @@ export class GroupCommitter<I, O> {
    * Takes up to maxBatch items from the head of the queue (a large group may span flushes), skipping the
    * groups whose keys an unfinished flush holds; the keys taken are held until this batch is flushed.
    */
-  private take(): { items: I[]; parts: Array<{ group: Group<I, O>; from: number; count: number }>; keys: Set<number> } {
+  private take(): { items: I[]; parts: Array<{ group: Group<I, O>; from: number; count: number }>; keys: Set<LockKey> } {
     const items: I[] = []
     const parts: Array<{ group: Group<I, O>; from: number; count: number }> = []
-    const keys = new Set<number>()
+    const keys = new Set<LockKey>()
     const rest: Array<Group<I, O>> = []
     // Keys of groups left waiting in this pass: a later group sharing one waits too (per-key order).
-    const waiting = new Set<number>()
+    const waiting = new Set<LockKey>()
     // At most MAX_SCAN groups are looked at per pass: many callers waiting on one busy sensor must not
     // make every flush walk all of them (the rest wait for the next pass, in order).
     let scanned = 0
@@ -146,7 +149,7 @@ export class GroupCommitter<I, O> {
   }
 
   /** Whether a group must wait: another unfinished flush holds one of its keys, or an earlier group waits for one. */
-  private mustWait(groupKeys: ReadonlySet<number>, mine: ReadonlySet<number>, waiting: ReadonlySet<number>): boolean {
+  private mustWait(groupKeys: ReadonlySet<LockKey>, mine: ReadonlySet<LockKey>, waiting: ReadonlySet<LockKey>): boolean {
     for (const k of groupKeys) if (waiting.has(k) || (this.busy.has(k) && !mine.has(k))) return true
     return false
   }

@@ -113,6 +113,26 @@ describe('GroupCommitter', () => {
       await expect(sameKey).resolves.toEqual(['ok:13'])
     })
 
+    it('string keys (universal points lock by series id) keep flushes disjoint the same way', async () => {
+      const f = manualFlush()
+      // Series ids as keys: 11 and 13 share "health:ward-1:bpm"; 21 is another series.
+      const series = (x: number) => `health:ward-${Math.floor(x / 10)}:bpm`
+      const { c } = committer(f.flush, { concurrency: 3, keyOf: series })
+      const first = c.submit([11])
+      await settle()
+      const sameSeries = c.submit([13])
+      const other = c.submit([21])
+      await settle()
+      expect(f.batches.map((b) => b.items)).toEqual([[11], [21]])
+      f.answer(0)
+      f.answer(1)
+      await Promise.all([first, other])
+      await settle()
+      expect(f.batches.map((b) => b.items)).toEqual([[11], [21], [13]])
+      f.answer(2)
+      await expect(sameSeries).resolves.toEqual(['ok:13'])
+    })
+
     it('a caller waiting for a key also holds back later callers that share a key with it (per-key order)', async () => {
       const f = manualFlush()
       const { c } = committer(f.flush, byTens)

@@ -82,7 +82,7 @@ describe('listKeys, revokeKey', () => {
   it('revokes by kid or by the whole key, idempotently, with an audit row each time', async () => {
     const f = fakeContext()
     const k = await createKey(f.ctx, { device: DEVICE })
-    expect(await revokeKey(f.ctx, k.kid)).toEqual({ kid: k.kid, kind: 'device', changed: true, revokedAt: '2030-01-01T00:00:00.000Z' })
+    expect(await revokeKey(f.ctx, k.kid)).toEqual({ kid: k.kid, kind: 'device', changed: true, revokedAt: '2030-01-01T00:00:00.000Z', effectiveEverywhereAt: '2030-01-01T00:00:30.000Z', authCacheSeconds: 30 })
     expect(await revokeKey(f.ctx, k.key)).toMatchObject({ kid: k.kid, changed: false })
     expect(f.universal.events.map((e) => e.eventType)).toEqual(['key.create', 'key.revoke', 'key.revoke'])
     f.advance(AUTH_CACHE_TTL_MS)

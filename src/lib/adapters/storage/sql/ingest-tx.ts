@@ -154,8 +154,9 @@ export async function applyEffectsSql(tx: SqlExecutor, effects: readonly EffectW
       case 'upsert_delta_spike': {
         const id = await activeId(tx, 'ml_events', sensorId)
         const payload = JSON.stringify(effect.payload)
-        const title = effect.severity === 'critical' ? 'Cambio crítico detectado' : 'Cambio significativo en valor'
-        const message = `El valor cambió ${effect.payload.delta_abs.toFixed(2)} unidades desde ${effect.payload.last_value.toFixed(2)}`
+        // The engine's words (reference §6.8), never a second copy of the rule here; ml_events.message is (n)varchar(1000).
+        const title = effect.title.slice(0, 255)
+        const message = effect.message.slice(0, 1000)
         if (id === null) {
           await tx.insert('ml_events', { device_id: deviceId, sensor_id: sensorId, event_type: effect.severity, event_code: 'DELTA_SPIKE', title, message, status: 'active', created_at: date(effect.time), payload })
         } else {
