@@ -44,6 +44,7 @@ const SENSORS = {
   unicode: uuid(1, 7),
   bulk: uuid(1, 8),
   keyForms: uuid(1, 9),
+  race: uuid(1, 10),
 } as const
 type SensorName = keyof typeof SENSORS
 
@@ -64,7 +65,7 @@ const REGISTRY = {
           ],
         },
         { uuid: SENSORS.delta, type: 'flow', name: 'delta', min_readings_for_normal: 2, delta: { abs_delta: 5, severity: 'warning', cooldown_sec: 300, min_readings: 3 } },
-        ...(['latest', 'values', 'dupA', 'dupB', 'unicode', 'bulk', 'keyForms'] as const).map((name) => ({ uuid: SENSORS[name], type: 'level', name, min_readings_for_normal: 0 })),
+        ...(['latest', 'values', 'dupA', 'dupB', 'unicode', 'bulk', 'keyForms', 'race'] as const).map((name) => ({ uuid: SENSORS[name], type: 'level', name, min_readings_for_normal: 0 })),
       ],
     },
     {
@@ -372,6 +373,34 @@ describe.each(ruleEngines)('ingest-store contract: $name', ({ open }: AvailableE
     const result = await flush(keys.map((key, i) => of('keyForms', i, { deviceTime: at(i + 1), key })))
     expect(plain(result)).toEqual(keys.map(() => ML))
     expect((await readingsOf(h.read, r.id.keyForms)).map((x) => x.dedupKey)).toEqual(keys)
+  })
+
+  it('a reading of a sensor that does not exist is rejected UNKNOWN_SENSOR; the rest of the flush is stored', async () => {
+    const missing = 2_000_000_000
+    const result = await flush([of('race', 1, { deviceTime: at(1), key: 'u-1' }), reading(missing, r.deviceId, 2, { deviceTime: at(1), key: 'u-1' })])
+    expect(plain(result)).toEqual([ML, { status: 'rejected', code: 'UNKNOWN_SENSOR' }])
+    expect(await readingsOf(h.read, missing)).toEqual([])
+    expect(await latestOf(h.read, missing)).toBeNull()
+    expect((await readingsOf(h.read, r.id.race)).map((x) => x.dedupKey)).toEqual(['u-1'])
+  })
+
+  // The group committer keeps its own concurrent flushes sensor-disjoint, but other processes (replicas,
+  // csv, dlq replay) flush the same sensors: the store's sensor lock must serialise them.
+  it('concurrent flushes of one sensor: every key stored once, latest is the newest reading whatever the commit order', async () => {
+    const sensorId = r.id.race
+    const flushes = Array.from({ length: 4 }, (_, f) =>
+      Array.from({ length: 50 }, (_, i) => of('race', f * 1000 + i, { deviceTime: at(10 + f, i), key: `race-${i % 25}-${f % 2}` })),
+    )
+    const results = await Promise.all(flushes.map((items) => flush(items)))
+    const statuses = results.flatMap((x) => x.outcomes.map((o) => o.status))
+    // 50 distinct keys in all (25 per parity of f), each stored exactly once; every other item is a duplicate.
+    expect(statuses.filter((st) => st === 'stored')).toHaveLength(50)
+    expect(statuses.filter((st) => st === 'duplicate')).toHaveLength(150)
+    const rows = (await readingsOf(h.read, sensorId)).filter((x) => x.dedupKey?.startsWith('race-'))
+    expect(new Set(rows.map((x) => x.dedupKey)).size).toBe(50)
+    const newest = rows.reduce((a, b) => ((b.deviceTime as number) > (a.deviceTime as number) ? b : a))
+    expect(await latestOf(h.read, sensorId)).toEqual({ value: newest.value, time: newest.deviceTime })
+    expect(decodeRuleState(await ruleStateOf(h.read, sensorId))).toMatchObject({ prevValue: newest.value, prevTime: newest.deviceTime })
   })
 
   it(`a flush above the engines' parameter limits: ${BULK_ROWS} keyed rows of one sensor, then half of them again`, async () => {
