@@ -27,8 +27,9 @@ export class FakeClock implements Clock {
   now(): number {
     return this.t
   }
-  async sleep(ms: number): Promise<void> {
+  sleep(ms: number): Promise<void> {
     this.t += ms
+    return Promise.resolve()
   }
   advance(ms: number): void {
     this.t += ms
@@ -59,7 +60,7 @@ export async function engineList(): Promise<Engine[]> {
  */
 export async function startHarness(engine: Engine, env: Record<string, string> = {}, clock = new FakeClock()): Promise<Harness> {
   const dir = tempDir()
-  let drop = async (): Promise<void> => undefined
+  let drop = (): Promise<void> => Promise.resolve()
   const base: Record<string, string> = { INGEST_DATA_DIR: join(dir.path, 'data'), INGEST_API_KEY: 'test-global-key', LOG_LEVEL: 'silent', ...env }
   if (engine === 'postgres') {
     const t = await createTestDatabase()

@@ -1,1 +1,3 @@
 export * from './app-error.js'
+export * from './input-errors.js'
+export * from './store-error.js'

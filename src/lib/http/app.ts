@@ -1,56 +1,29 @@
 import { randomUUID } from 'node:crypto'
 
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
-import secureJson from 'secure-json-parse'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 
-import type { ServeRuntime } from '../app/serve.js'
 import { clientIp } from '../app/rate-limit/client-ip.js'
-import type { AppError, UnavailableError } from '../errors/index.js'
+import { registerBodyParsers } from './body-parser.js'
 import { registerDocs } from './docs.js'
 import { sendError } from './error-handler.js'
 import { registerHealthRoutes } from './routes/health.js'
 import { registerIngestRoutes } from './routes/ingest.js'
 import { registerReadRoutes } from './routes/read.js'
 import { registerResilienceRoutes } from './routes/resilience.js'
-import { BodyInvalid, jsonDepthExceeds } from './validation.js'
+import type { HttpRuntime } from './runtime.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
     clientAddress: string
-    /** Set when the JSON body exceeded the depth limit (answered 422 by the route). */
-    bodyTooDeep?: boolean
-  }
-}
-
-/** Raised by the JSON parser; the error handler turns it into the FastAPI 422 `json_invalid` list. */
-export class JsonInvalid extends Error {
-  constructor(
-    readonly position: number,
-    readonly reason: string,
-  ) {
-    super('JSON decode error')
-  }
-}
-
-export class ProtoPoisoning extends Error {}
-
-function parseJson(text: string): unknown {
-  try {
-    return secureJson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' })
-  } catch (err) {
-    if (err instanceof SyntaxError && /forbidden prototype property/i.test(err.message)) throw new ProtoPoisoning(err.message)
-    const msg = err instanceof Error ? err.message : String(err)
-    const pos = Number(/position (\d+)/.exec(msg)?.[1] ?? 0)
-    throw new JsonInvalid(pos, text.trim() === '' ? 'Expecting value' : msg.replace(/^Unexpected token.*?(, |$)/, 'Unexpected token$1').slice(0, 200))
   }
 }
 
 /**
  * Builds the fastify app (DESIGN §9); `serve` listens on it. The legacy FastAPI wire format is owned by
- * the error handler; bodies are parsed here (secure-json-parse, depth limit, a missing Content-Type is
- * JSON as in the original) and validated without coercion in the routes.
+ * the error handler; bodies are parsed by body-parser.ts and validated without coercion by the
+ * transport-neutral parsers of lib/domain/ingest in the routes.
  */
-export function buildApp(rt: ServeRuntime, state: { closing: boolean } = { closing: false }): FastifyInstance {
+export function buildApp(rt: HttpRuntime, state: { closing: boolean } = { closing: false }): FastifyInstance {
   const { config } = rt
   const app: FastifyInstance = Fastify({
     loggerInstance: rt.logger as unknown as FastifyBaseLogger,
@@ -63,27 +36,12 @@ export function buildApp(rt: ServeRuntime, state: { closing: boolean } = { closi
   })
 
   app.decorateRequest('clientAddress', '')
-  app.addHook('onRequest', async (req) => {
+  app.addHook('onRequest', (req, _reply, done) => {
     req.clientAddress = clientIp({ socketAddress: req.socket.remoteAddress, headers: req.headers, trustProxy: config.http.trustProxy })
+    done()
   })
 
-  app.removeAllContentTypeParsers()
-  const jsonParser = (req: FastifyRequest, body: string, done: (err: Error | null, value?: unknown) => void) => {
-    try {
-      const value = parseJson(body)
-      if (jsonDepthExceeds(value, config.http.maxJsonDepth)) req.bodyTooDeep = true
-      done(null, value)
-    } catch (err) {
-      done(err as Error)
-    }
-  }
-  app.addContentTypeParser(['application/json', 'application/*+json'], { parseAs: 'string' }, jsonParser)
-  // A missing Content-Type is parsed as JSON (as the original did); any other type reaches the
-  // validator as a string and fails with 422.
-  app.addContentTypeParser('*', { parseAs: 'string' }, (req, body, done) => {
-    if (req.headers['content-type'] === undefined) return jsonParser(req, body as string, done)
-    done(null, body)
-  })
+  registerBodyParsers(app, { maxJsonDepth: config.http.maxJsonDepth })
 
   app.setErrorHandler((err, req, reply) => sendError(rt, err, req, reply))
   app.setNotFoundHandler((req, reply) => {
@@ -106,15 +64,4 @@ export function buildApp(rt: ServeRuntime, state: { closing: boolean } = { closi
   registerResilienceRoutes(app, rt)
   registerDocs(app)
   return app
-}
-
-/** Routes call this first: a too-deep body is a 422 before any validation. */
-export function assertBodyShape(req: FastifyRequest): void {
-  if (req.bodyTooDeep) {
-    throw new BodyInvalid([{ type: 'json_too_deep', loc: ['body'], msg: `JSON nesting deeper than ${req.server.initialConfig.bodyLimit ? 'the limit' : 'allowed'}`, input: null }])
-  }
-}
-
-export function unavailable(reply: FastifyReply, err: UnavailableError | AppError, retryAfter = 1): FastifyReply {
-  return reply.code(503).header('Retry-After', String(retryAfter)).send({ detail: err.message })
 }

@@ -97,7 +97,7 @@ const escape = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': 
 
 /** `/openapi.json` and a self-contained `/docs` page (no CDN: the service may run offline). */
 export function registerDocs(app: FastifyInstance): void {
-  app.get('/openapi.json', async () => OPENAPI)
+  app.get('/openapi.json', () => OPENAPI)
   app.get('/docs', async (_req, reply) => {
     const rows = Object.entries(OPENAPI.paths)
       .flatMap(([path, ops]) => Object.entries(ops).map(([method, op]) => `<tr><td><code>${method.toUpperCase()}</code></td><td><code>${escape(path)}</code></td><td>${escape((op as { summary: string }).summary)}</td></tr>`))

@@ -1,9 +1,31 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 
-import type { ServeRuntime } from '../app/serve.js'
-import { AppError, UnavailableError, UserError } from '../errors/index.js'
-import { JsonInvalid, ProtoPoisoning } from './app.js'
-import { BodyInvalid } from './validation.js'
+import { AppError, BodyJsonError, BodyLengthError, BodyTooDeepError, BodyTooLargeError, InputValidationError, UnavailableError, UserError } from '../errors/index.js'
+import type { HttpRuntime } from './runtime.js'
+
+/** fastify's own body errors, as the coded errors the rest of the handler knows. */
+function fromFastify(err: unknown): unknown {
+  switch ((err as { code?: unknown }).code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new BodyTooLargeError()
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new BodyJsonError(0, 'Expecting value')
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new BodyLengthError()
+    default:
+      return err
+  }
+}
+
+/** Neutral issues as FastAPI's 422 `detail` list: `loc` starts with where the input was (`body`, `query`, `path`). */
+function fastApiDetail(err: InputValidationError): unknown[] {
+  return err.issues.map((i) => {
+    const item: Record<string, unknown> = { type: i.code, loc: [err.location, ...i.path], msg: i.msg, input: i.input }
+    if (i.ctx !== undefined) item['ctx'] = i.ctx
+    return item
+  })
+}
 
 /**
  * The one place that knows the wire format (reference §1.1): `{"detail": "..."}`, 422 with a
@@ -11,18 +33,13 @@ import { BodyInvalid } from './validation.js'
  * prototype poisoning, 503 + Retry-After when a store or the queue cannot take the request, and a
  * plain-text `Internal Server Error` for bugs (logged with the request id, never sent).
  */
-export function sendError(rt: ServeRuntime, err: unknown, req: FastifyRequest, reply: FastifyReply): FastifyReply {
-  if (err instanceof BodyInvalid) return reply.code(422).send({ detail: err.issues })
-  if (err instanceof JsonInvalid) {
+export function sendError(rt: HttpRuntime, error: unknown, req: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const err = fromFastify(error)
+  if (err instanceof InputValidationError) return reply.code(422).send({ detail: fastApiDetail(err) })
+  if (err instanceof BodyJsonError) {
     return reply.code(422).send({ detail: [{ type: 'json_invalid', loc: ['body', err.position], msg: 'JSON decode error', input: {}, ctx: { error: err.reason } }] })
   }
-  if (err instanceof ProtoPoisoning) return reply.code(400).send({ detail: 'Object contains forbidden prototype property' })
-  const code = (err as { code?: unknown }).code
-  if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') return reply.code(413).send({ detail: 'Request body too large' })
-  if (code === 'FST_ERR_CTP_INVALID_JSON_BODY' || code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
-    return reply.code(422).send({ detail: [{ type: 'json_invalid', loc: ['body', 0], msg: 'JSON decode error', input: {}, ctx: { error: 'Expecting value' } }] })
-  }
-  if (code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH') return reply.code(400).send({ detail: 'Invalid Content-Length' })
+  if (err instanceof BodyTooDeepError) return reply.code(422).send({ detail: [{ type: 'json_too_deep', loc: ['body'], msg: err.message, input: null }] })
   if (err instanceof UnavailableError || (err instanceof AppError && err.httpStatus === 503)) {
     rt.logger.warn({ reqId: req.id, code: err.code, err: err.message }, 'unavailable')
     const retryAfter = (err as { retryAfterSeconds?: number }).retryAfterSeconds ?? (err.code === 'QUEUE_FULL' ? 1 : err instanceof UnavailableError ? 5 : 1)

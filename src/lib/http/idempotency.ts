@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 
 import type { FastifyReply, FastifyRequest } from 'fastify'
 
-import type { ServeRuntime } from '../app/serve.js'
+import type { HttpRuntime } from './runtime.js'
 
 let lastPrune = 0
 
@@ -11,7 +11,7 @@ let lastPrune = 0
  * and body returns the first answer, a different body 422, while the first is in flight 409. Only
  * successful answers are kept: a failed request releases its key so the client can retry it.
  */
-export async function withIdempotency<T>(rt: ServeRuntime, req: FastifyRequest, reply: FastifyReply, principal: string, run: () => Promise<T>): Promise<T | FastifyReply> {
+export async function withIdempotency<T>(rt: HttpRuntime, req: FastifyRequest, reply: FastifyReply, principal: string, run: () => Promise<T>): Promise<T | FastifyReply> {
   const raw = req.headers['idempotency-key']
   const key = Array.isArray(raw) ? raw[0] : raw
   if (key === undefined || key === '') return run()

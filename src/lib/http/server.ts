@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net'
 
-import type { ServeRuntime } from '../app/serve.js'
 import { buildApp } from './app.js'
+import type { HttpRuntime } from './runtime.js'
 
 export interface RunningServer {
   url: string
@@ -11,7 +11,7 @@ export interface RunningServer {
 }
 
 /** The only place that listens. */
-export async function startHttpServer(rt: ServeRuntime, options: { host: string; port: number }): Promise<RunningServer> {
+export async function startHttpServer(rt: HttpRuntime, options: { host: string; port: number }): Promise<RunningServer> {
   const state = { closing: false }
   const app = buildApp(rt, state)
   await app.listen({ host: options.host, port: options.port })

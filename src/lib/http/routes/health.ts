@@ -1,10 +1,10 @@
 import type { FastifyInstance } from 'fastify'
 
-import type { ServeRuntime } from '../../app/serve.js'
+import type { HttpRuntime } from '../runtime.js'
 
 /** Liveness, readiness and the legacy health routes (reference §1.3–§1.7, §1.13). No credential. */
-export function registerHealthRoutes(app: FastifyInstance, rt: ServeRuntime): void {
-  app.get('/health', async () => ({ status: 'ok' }))
+export function registerHealthRoutes(app: FastifyInstance, rt: HttpRuntime): void {
+  app.get('/health', () => ({ status: 'ok' }))
 
   // 503 while any store is down: a load balancer stops sending traffic this replica cannot commit.
   app.get('/ready', async (_req, reply) => {
@@ -48,5 +48,5 @@ export function registerHealthRoutes(app: FastifyInstance, rt: ServeRuntime): vo
     }
   })
 
-  app.get('/mqtt/health', async () => ({ enabled: false, reason: 'FF_MQTT_INGEST_ENABLED=false or receiver not started' }))
+  app.get('/mqtt/health', () => ({ enabled: false, reason: 'FF_MQTT_INGEST_ENABLED=false or receiver not started' }))
 }

@@ -1,12 +1,12 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 
-import type { ServeRuntime } from '../../app/serve.js'
 import { sensorStatus } from '../../app/sensor-status.js'
-import { BodyInvalid } from '../validation.js'
-import { header, refuse } from './ingest.js'
+import { ParamValidationError } from '../../errors/index.js'
+import { header, refuse } from '../route-helpers.js'
+import type { HttpRuntime } from '../runtime.js'
 
 /** Reads need the global key or any role key (DESIGN §7); `/metrics` only when METRICS_API_KEY is set. */
-export function registerReadRoutes(app: FastifyInstance, rt: ServeRuntime): void {
+export function registerReadRoutes(app: FastifyInstance, rt: HttpRuntime): void {
   const guard = async (req: FastifyRequest, reply: FastifyReply, route: string): Promise<boolean> => {
     const auth = await rt.auth.global({ apiKey: header(req, 'x-api-key'), sourceIp: req.clientAddress, write: false, route })
     if (auth.ok) return true
@@ -16,7 +16,7 @@ export function registerReadRoutes(app: FastifyInstance, rt: ServeRuntime): void
 
   const sensorIdParam = (raw: string): number => {
     if (!/^\d+$/.test(raw) || !Number.isSafeInteger(Number(raw))) {
-      throw new BodyInvalid([{ type: 'int_parsing', loc: ['path', 'sensor_id'], msg: 'Input should be a valid integer, unable to parse string as an integer', input: raw }])
+      throw new ParamValidationError('path', [{ path: ['sensor_id'], code: 'int_parsing', msg: 'Input should be a valid integer, unable to parse string as an integer', input: raw }])
     }
     return Number(raw)
   }

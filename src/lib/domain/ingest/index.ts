@@ -1,0 +1,3 @@
+export * from './fields.js'
+export * from './issues.js'
+export * from './readings.js'
