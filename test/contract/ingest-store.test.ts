@@ -271,6 +271,8 @@ describe.each(ruleEngines)('ingest-store contract: $name', ({ open }: AvailableE
     expect(await notificationsOf(h.read, sensorId)).toEqual([
       expect.objectContaining({ source: 'ml_event', sourceEventId: eventId, severity: 'warning', title, message, deviceId: r.deviceId, triggeredValue: 20, eventType: 'DELTA_SPIKE', createdAt: at(5) }),
     ])
+    // The event and its notification say the same thing.
+    expect((await notificationsOf(h.read, sensorId))[0]?.message).toBe((await eventsOf(h.read, sensorId))[0]?.message)
     expect(await alertsOf(h.read, sensorId)).toEqual([])
     const rows = await readingsOf(h.read, sensorId)
     expect(rows.map((x) => x.classification)).toEqual(['ML_PREDICTION', 'ML_PREDICTION', 'ML_PREDICTION', 'ML_PREDICTION', 'WARNING', 'ML_PREDICTION', 'ML_PREDICTION', 'ML_PREDICTION'])
