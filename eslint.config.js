@@ -29,7 +29,20 @@ function layerRules() {
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'bench/data/**', 'oclif.manifest.json'] },
   js.configs.recommended,
-  ...tseslint.configs.recommended,
+  // Typed lint (issue 9): recommendedTypeChecked catches what a reviewer would, above all promises
+  // nobody awaits (no-floating-promises) and promises handed where a callback's result is ignored
+  // (no-misused-promises). Type information comes from tsconfig.test.json, the one program that holds
+  // src, test, bench/*.ts and vitest.config.ts (tsconfig.json alone has src only).
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: { parserOptions: { project: ['./tsconfig.test.json'], tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
+    },
+  },
+  // Plain JavaScript (config, scripts, bench drivers, bin) and the scripts' .d.mts are not in that program.
+  { files: ['**/*.js', '**/*.mjs', '**/*.cjs', 'scripts/**'], ...tseslint.configs.disableTypeChecked },
   {
     languageOptions: { globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', URL: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', setImmediate: 'readonly', fetch: 'readonly', AbortController: 'readonly', AbortSignal: 'readonly', performance: 'readonly', TextEncoder: 'readonly', TextDecoder: 'readonly', structuredClone: 'readonly', queueMicrotask: 'readonly' } },
     rules: {

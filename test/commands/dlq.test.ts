@@ -180,7 +180,7 @@ describe.skipIf(!pgUp)('dlq purge and replay with PostgreSQL as the database (th
   const dir = tempDir()
   const dataDir = join(dir.path, 'data')
   let env: Record<string, string> = {}
-  let drop = async (): Promise<void> => undefined
+  let drop = (): Promise<void> => Promise.resolve()
   let pool: pg.Pool | undefined
 
   beforeAll(async () => {

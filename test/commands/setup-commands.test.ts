@@ -105,7 +105,7 @@ describe('db migrate, db status and apply through the CLI (embedded default)', (
 describe('the same commands against PostgreSQL (DATABASE_URL)', async () => {
   const up = await postgresAvailable()
   let env: Record<string, string> = {}
-  let drop = async () => undefined as void
+  let drop = (): Promise<void> => Promise.resolve()
   const dir = tempDir()
   beforeAll(async () => {
     if (!up) return

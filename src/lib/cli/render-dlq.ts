@@ -39,10 +39,10 @@ export function dlqFilterFromFlags(f: DlqFilterFlagValues): DlqFilter {
 export const rateFlag = Flags.custom<number>({
   description: 'replay at most this many entries per second (e.g. 50 or 50/s)',
   helpValue: '<n/s>',
-  parse: async (input) => {
+  parse: (input) => {
     const n = Number(input.trim().replace(/\s*\/\s*s$/i, ''))
-    if (!(Number.isFinite(n) && n > 0)) throw new UsageError(`--rate: ${JSON.stringify(input)} is not a positive number of entries per second`)
-    return n
+    if (!(Number.isFinite(n) && n > 0)) return Promise.reject(new UsageError(`--rate: ${JSON.stringify(input)} is not a positive number of entries per second`))
+    return Promise.resolve(n)
   },
 })
 

@@ -7,21 +7,21 @@ import { sqliteDialect, sqliteErrorClass } from '../../../src/lib/adapters/stora
 import { mssqlErrorClass } from '../../../src/lib/adapters/storage/sqlserver/connection.js'
 import { PermanentStoreError } from '../../../src/lib/errors/index.js'
 
-function fakeExec(insertError: unknown): SqlExecutor & { inserts: Param[][] } {
+function fakeExec(insertError: Error | undefined): SqlExecutor & { inserts: Param[][] } {
   const inserts: Param[][] = []
   const exec: SqlExecutor & { inserts: Param[][] } = {
     engine: 'sqlite',
     dialect: sqliteDialect,
     inserts,
-    all: async <R extends Row>() => [] as R[],
-    run: async (sql: string, params: readonly Param[] = []) => {
+    all: <R extends Row>() => Promise.resolve([] as R[]),
+    run: (sql: string, params: readonly Param[] = []) => {
       if (sql.startsWith('INSERT')) {
         inserts.push([...params])
-        if (insertError) throw insertError
+        if (insertError) return Promise.reject(insertError)
       }
-      return 1
+      return Promise.resolve(1)
     },
-    insert: async () => 1,
+    insert: () => Promise.resolve(1),
     transaction: (fn) => fn(exec),
   }
   return exec

@@ -9,8 +9,9 @@ function fakeClock(start = START): Clock & { advance(ms: number): void } {
   let t = start
   return {
     now: () => t,
-    sleep: async (ms) => {
+    sleep: (ms) => {
       t += ms
+      return Promise.resolve()
     },
     advance: (ms) => {
       t += ms

@@ -15,8 +15,9 @@ export class FakeClock implements Clock {
   now(): number {
     return this.t
   }
-  async sleep(ms: number): Promise<void> {
+  sleep(ms: number): Promise<void> {
     this.t += ms
+    return Promise.resolve()
   }
 }
 
@@ -31,47 +32,48 @@ export class FakeDlq implements DeadLetterQueue {
 
   constructor(private readonly clock: Clock, private readonly maxLen = 1000) {}
 
-  async add(inputs: readonly DeadLetterInput[]): Promise<string[]> {
+  add(inputs: readonly DeadLetterInput[]): Promise<string[]> {
     this.writes.push('add')
-    if (this.entries.size + inputs.length > this.maxLen) throw new DlqFullError(this.maxLen)
+    if (this.entries.size + inputs.length > this.maxLen) return Promise.reject(new DlqFullError(this.maxLen))
     const at = new Date(this.clock.now()).toISOString()
-    return inputs.map((e) => {
+    const ids = inputs.map((e) => {
       const entryId = this.nextId(this.clock.now())
       this.entries.set(entryId, { entryId, transport: e.transport, stage: e.stage, errorClass: e.errorClass, error: e.error, payload: structuredClone(e.payload), sensorId: e.sensorId ?? null, seriesId: e.seriesId ?? null, msgId: e.msgId ?? null, status: 'pending', attempts: 0, firstFailedAt: at, lastFailedAt: at })
       return entryId
     })
+    return Promise.resolve(ids)
   }
 
-  async list(filter: DlqFilter = {}): Promise<DeadLetterEntry[]> {
+  list(filter: DlqFilter = {}): Promise<DeadLetterEntry[]> {
     const all = [...this.entries.values()].filter((e) => matchesFilter(e, filter)).sort(compareEntries).map((e) => structuredClone(e))
-    return filter.limit === undefined ? all : all.slice(0, filter.limit)
+    return Promise.resolve(filter.limit === undefined ? all : all.slice(0, filter.limit))
   }
 
-  async get(entryId: string): Promise<DeadLetterEntry | null> {
+  get(entryId: string): Promise<DeadLetterEntry | null> {
     const e = this.entries.get(entryId)
-    return e ? structuredClone(e) : null
+    return Promise.resolve(e ? structuredClone(e) : null)
   }
 
-  async remove(entryIds: readonly string[]): Promise<number> {
+  remove(entryIds: readonly string[]): Promise<number> {
     this.writes.push('remove')
     if (this.failNextRemove) {
       this.failNextRemove = false
-      throw new Error('DLQ file is busy')
+      return Promise.reject(new Error('DLQ file is busy'))
     }
     let n = 0
     for (const id of entryIds) if (this.entries.delete(id)) n++
-    return n
+    return Promise.resolve(n)
   }
 
-  async recordFailure(entryId: string, error: string, atMs: number, maxRetries: number): Promise<DeadLetterEntry | null> {
+  recordFailure(entryId: string, error: string, atMs: number, maxRetries: number): Promise<DeadLetterEntry | null> {
     this.writes.push('recordFailure')
     const e = this.entries.get(entryId)
-    if (!e) return null
+    if (!e) return Promise.resolve(null)
     e.attempts++
     e.error = error
     e.lastFailedAt = new Date(atMs).toISOString()
     if (e.attempts >= maxRetries) e.status = 'parked'
-    return structuredClone(e)
+    return Promise.resolve(structuredClone(e))
   }
 
   async purge(filter: DlqFilter): Promise<number> {
@@ -81,25 +83,28 @@ export class FakeDlq implements DeadLetterQueue {
     return matched.length
   }
 
-  async stats(): Promise<DlqStats> {
+  stats(): Promise<DlqStats> {
     const all = [...this.entries.values()]
-    return { backend: 'local', depth: all.length, pending: all.filter((e) => e.status === 'pending').length, parked: all.filter((e) => e.status === 'parked').length, capacity: this.maxLen, oldestFailedAt: null, byStage: {}, byErrorClass: {} }
+    return Promise.resolve({ backend: 'local', depth: all.length, pending: all.filter((e) => e.status === 'pending').length, parked: all.filter((e) => e.status === 'parked').length, capacity: this.maxLen, oldestFailedAt: null, byStage: {}, byErrorClass: {} })
   }
 
-  async close(): Promise<void> {}
+  close(): Promise<void> {
+    return Promise.resolve()
+  }
 }
 
 export class FakeJobRuns implements JobRunStore {
   readonly runs: Array<JobRunStart & { id: number; end?: JobRunEnd }> = []
-  async startJobRun(run: JobRunStart): Promise<number> {
+  startJobRun(run: JobRunStart): Promise<number> {
     const id = this.runs.length + 1
     this.runs.push({ ...run, id })
-    return id
+    return Promise.resolve(id)
   }
-  async finishJobRun(id: number, end: JobRunEnd): Promise<void> {
+  finishJobRun(id: number, end: JobRunEnd): Promise<void> {
     const run = this.runs.find((r) => r.id === id)
-    if (!run) throw new Error(`no run ${id}`)
+    if (!run) return Promise.reject(new Error(`no run ${id}`))
     run.end = end
+    return Promise.resolve()
   }
 }
 
@@ -114,9 +119,13 @@ export interface FakeContext {
 export function fakeContext(clock = new FakeClock()): FakeContext {
   const jobRuns = new FakeJobRuns()
   const events: SecurityEvent[] = []
-  const universal = { engine: 'sqlite', jobRuns, keys: { recordSecurityEvent: async (e: SecurityEvent) => void events.push(e) } }
+  const recordSecurityEvent = (e: SecurityEvent): Promise<void> => {
+    events.push(e)
+    return Promise.resolve()
+  }
+  const universal = { engine: 'sqlite', jobRuns, keys: { recordSecurityEvent } }
   const { config } = loadConfig({ env: { LOG_LEVEL: 'silent' } })
-  const ctx = { config, logger: createLogger({ level: 'silent' }), clock, iot: universal, universal, databases: [], close: async () => undefined } as unknown as AppContext
+  const ctx = { config, logger: createLogger({ level: 'silent' }), clock, iot: universal, universal, databases: [], close: () => Promise.resolve() } as unknown as AppContext
   return { ctx, clock, jobRuns, events }
 }
 

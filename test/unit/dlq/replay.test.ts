@@ -10,16 +10,17 @@ import { deadReading, type FakeClock, fakeContext, FakeDlq, reading, T0 } from '
 function fakeStore(options: { unknownSensors?: number[]; down?: boolean } = {}): { replay: ReplayFn; stored: Set<string>; calls: ReplayableReading[][] } {
   const stored = new Set<string>()
   const calls: ReplayableReading[][] = []
-  const replay: ReplayFn = async (readings) => {
+  const replay: ReplayFn = (readings) => {
     calls.push(readings)
-    if (options.down) throw new Error('connect ECONNREFUSED 127.0.0.1:5432')
-    return readings.map((r): ReplayOutcome => {
+    if (options.down) return Promise.reject(new Error('connect ECONNREFUSED 127.0.0.1:5432'))
+    const outcomes = readings.map((r): ReplayOutcome => {
       if (options.unknownSensors?.includes(r.sensorId)) return { status: 'rejected', code: 'UNKNOWN_SENSOR' }
       const key = `${r.sensorId}|${r.dedupKey ?? ''}`
       if (stored.has(key)) return { status: 'duplicate' }
       stored.add(key)
       return { status: 'stored' }
     })
+    return Promise.resolve(outcomes)
   }
   return { replay, stored, calls }
 }
@@ -182,7 +183,7 @@ describe('replayDlq', () => {
       [0, 'pending'],
       [0, 'pending'],
     ])
-    expect(jobRuns.runs[0]?.end).toMatchObject({ status: 'failed', error: expect.stringMatching(/ECONNREFUSED/) })
+    expect(jobRuns.runs[0]?.end).toMatchObject({ status: 'failed', error: expect.stringMatching(/ECONNREFUSED/) as unknown })
     expect(events[0]).toMatchObject({ eventType: 'dlq.replay', outcome: 'failure' })
   })
 
@@ -190,7 +191,7 @@ describe('replayDlq', () => {
     const { ctx, clock } = fakeContext()
     const dlq = new FakeDlq(clock)
     await seed(dlq, clock, [reading(1, 1)])
-    await expect(replayDlq(ctx, dlq, { filter: {}, dryRun: false, maxRetries: 3, replay: async () => [] })).rejects.toBeInstanceOf(BugError)
+    await expect(replayDlq(ctx, dlq, { filter: {}, dryRun: false, maxRetries: 3, replay: () => Promise.resolve([]) })).rejects.toBeInstanceOf(BugError)
   })
 
   it('refuses a bad limit or rate (usage errors, exit 2)', async () => {
@@ -206,13 +207,13 @@ describe('replayThroughIngest', () => {
   it('sends a batch in one call, each reading with its dedup key, ingest time, transport and flags, and maps receipts back in order', async () => {
     const calls: Array<{ readings: IdReading[]; transport: string; options: unknown }> = []
     const service = {
-      ingestById: async (readings: readonly IdReading[], transport: string, options: unknown = {}) => {
+      ingestById: (readings: readonly IdReading[], transport: string, options: unknown = {}) => {
         calls.push({ readings: [...readings], transport, options })
         const receipts = readings.map((r, index) => (r.sensorId === 99 ? { index, status: 'rejected' as const, code: 'UNKNOWN_SENSOR' } : { index, status: r.sensorId === 2 ? ('duplicate' as const) : ('stored' as const) }))
-        return { inserted: 0, duplicates: 0, rejected: 0, dead_lettered: 0, receipts }
+        return Promise.resolve({ inserted: 0, duplicates: 0, rejected: 0, dead_lettered: 0, receipts })
       },
     }
-    const replay = replayThroughIngest(service as never)
+    const replay = replayThroughIngest(service)
     const out = await replay([
       reading(1, 1, { transport: 'mqtt', dedupKey: 'm-1', sequence: 7 }),
       reading(99, 2, { transport: 'http' }),

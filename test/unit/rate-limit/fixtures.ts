@@ -16,8 +16,9 @@ export function fakeClock(start = T0): FakeClock {
   let t = start
   return {
     now: () => t,
-    sleep: async (ms) => {
+    sleep: (ms) => {
       t += ms
+      return Promise.resolve()
     },
     set: (ms) => {
       t = ms

@@ -11,7 +11,7 @@ function gate(initialMs = 1_000, maxMs = 30_000) {
   const clock = fakeClock()
   const warnings: unknown[] = []
   const infos: unknown[] = []
-  const g = new BackoffGate(clock, { initialMs, maxMs, name: 'test', logger: { warn: (o: unknown) => warnings.push(o), info: (o: unknown) => infos.push(o) } as never })
+  const g = new BackoffGate(clock, { initialMs, maxMs, name: 'test', logger: { warn: (o: unknown) => warnings.push(o), info: (o: unknown) => infos.push(o) } })
   return { g, clock, warnings, infos }
 }
 
@@ -128,8 +128,9 @@ describe('BackoffGate', () => {
     expect(g.status()).toEqual({ healthy: false, failures: 2, retryAt: new Date(clock.now() + 2_000).toISOString() })
     clock.advance(1_999)
     let called = false
-    await g.run(async () => {
+    await g.run(() => {
       called = true
+      return Promise.resolve()
     }, undefined)
     expect(called).toBe(false)
   })
@@ -151,14 +152,14 @@ function fakeRedis(opts: { failing?: boolean; store?: Map<string, { value: strin
   const client = {
     // as a connected ioredis client reports it
     status: 'ready',
-    connect: async () => undefined,
+    connect: () => Promise.resolve(),
     failing: opts.failing ?? false,
     calls,
     store,
-    async mget(...keys: string[]) {
+    mget(...keys: string[]): Promise<Array<string | null>> {
       calls.push(`mget ${keys.join(' ')}`)
-      if (client.failing) throw new Error("Stream isn't writeable and enableOfflineQueue options is false")
-      return keys.map((k) => store.get(k)?.value ?? null)
+      if (client.failing) return Promise.reject(new Error("Stream isn't writeable and enableOfflineQueue options is false"))
+      return Promise.resolve(keys.map((k) => store.get(k)?.value ?? null))
     },
     pipeline() {
       const ops: Array<[string, string, number]> = []
@@ -168,11 +169,11 @@ function fakeRedis(opts: { failing?: boolean; store?: Map<string, { value: strin
           ops.push([key, value, seconds])
           return pipe
         },
-        async exec() {
+        exec(): Promise<Array<[Error | null, unknown]>> {
           calls.push(`pipeline ${ops.map(([k]) => `set ${k}`).join(' ')}`)
-          if (client.failing) throw new Error('Connection is closed.')
+          if (client.failing) return Promise.reject(new Error('Connection is closed.'))
           for (const [k, value, ex] of ops) store.set(k, { value, ex })
-          return ops.map(() => [null, 'OK'] as [Error | null, unknown])
+          return Promise.resolve(ops.map(() => [null, 'OK'] as [Error | null, unknown]))
         },
       }
       return pipe

@@ -180,10 +180,11 @@ class FinishHeld implements fc.AsyncCommand<Model, Real> {
 class Advance implements fc.AsyncCommand<Model, Real> {
   constructor(readonly ms: number) {}
   check = () => true
-  async run(m: Model, r: Real): Promise<void> {
+  run(m: Model, r: Real): Promise<void> {
     m.now += this.ms
     r.clock.advance(this.ms)
     agree(m, r)
+    return Promise.resolve()
   }
   toString = () => `Advance(${this.ms})`
 }

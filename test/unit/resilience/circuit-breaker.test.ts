@@ -249,8 +249,9 @@ describe('CircuitBreaker', () => {
     gate.resolve()
     await p1
     let ran = false
-    await breaker.call(async () => {
+    await breaker.call(() => {
       ran = true
+      return Promise.resolve()
     })
     expect(ran).toBe(true)
     expect(breaker.current).toBe('closed')

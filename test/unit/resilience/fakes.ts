@@ -17,9 +17,10 @@ export function fakeClock(start = T0): FakeClock {
   return {
     sleeps,
     now: () => t,
-    sleep: async (ms) => {
+    sleep: (ms) => {
       sleeps.push(ms)
       t += ms
+      return Promise.resolve()
     },
     advance: (ms) => {
       t += ms

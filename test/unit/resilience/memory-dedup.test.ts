@@ -11,9 +11,9 @@ function spyFilter(kind: 'memory' | 'redis', known: Iterable<string> = []): Dedu
     known: new Set(known),
     asked: [] as string[][],
     remembered: [] as string[][],
-    async seen(keys: readonly string[]) {
+    seen(keys: readonly string[]): Promise<Set<string>> {
       f.asked.push([...keys])
-      return new Set(keys.filter((k) => f.known.has(k)))
+      return Promise.resolve(new Set(keys.filter((k) => f.known.has(k))))
     },
     remember(keys: readonly string[]) {
       f.remembered.push([...keys])

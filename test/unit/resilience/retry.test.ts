@@ -12,7 +12,7 @@ const permanent = () => Object.assign(new Error('invalid input syntax for type d
 const isTransient = (err: unknown) => classifyStoreError(err) !== 'permanent'
 
 /** A function failing with the given errors in turn, then answering `done`. */
-function failing(errors: unknown[]) {
+function failing(errors: Error[]) {
   const attempts: number[] = []
   const fn = (attempt: number) => {
     attempts.push(attempt)
@@ -134,11 +134,11 @@ describe('retryTransient', () => {
           const it = randoms[Symbol.iterator]()
           const seen: Array<'transient' | 'outage' | 'permanent' | 'ok'> = []
           const delays: Array<{ attempt: number; delay: number }> = []
-          const fn = async (attempt: number) => {
+          const fn = (attempt: number): Promise<string> => {
             const step = script[attempt - 1] ?? 'ok'
             seen.push(step)
-            if (step === 'ok') return 'ok'
-            throw step === 'transient' ? transient() : step === 'outage' ? outage() : permanent()
+            if (step === 'ok') return Promise.resolve('ok')
+            return Promise.reject(step === 'transient' ? transient() : step === 'outage' ? outage() : permanent())
           }
           const out = await outcome(
             retryTransient(fn, { maxAttempts, baseDelayMs: base, maxDelayMs: cap, clock, isTransient, random: () => it.next().value as number, onRetry: (attempt, delay) => delays.push({ attempt, delay }), ...(deadline === undefined ? {} : { deadline }) }),

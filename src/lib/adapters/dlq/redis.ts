@@ -9,7 +9,6 @@ import {
   DlqFullError,
   type DlqStage,
   type DlqStats,
-  type DlqStatus,
 } from '../../ports/dead-letter-queue.js'
 import { defineScript, evalScript, type RedisClient } from '../redis/client.js'
 import { createEntryIdGenerator } from './entry-id.js'
@@ -174,7 +173,7 @@ export function decodeStreamEntry(streamId: string, f: Fields): DeadLetterEntry 
     sensorId: intOrNull(f['sensor_id']),
     seriesId: f['series_id'] || null,
     msgId: f['msg_id'] || null,
-    status: (f['status'] === 'parked' ? 'parked' : 'pending') as DlqStatus,
+    status: f['status'] === 'parked' ? 'parked' : 'pending',
     attempts: intOrNull(f['attempts']) ?? intOrNull(f['retry_count']) ?? 0,
     firstFailedAt: first,
     lastFailedAt: iso(f['last_failed_at']) ?? first,

@@ -345,7 +345,7 @@ describe('MssqlPool without a server', () => {
       expect(first).toBeInstanceOf(UnavailableError)
       expect(first).toMatchObject({ code: 'SQLSERVER_UNAVAILABLE' })
       expect((first as Error).message).not.toContain(PASSWORD)
-      await expect(pool.transaction(async () => 1)).rejects.toMatchObject({ code: 'SQLSERVER_UNAVAILABLE' })
+      await expect(pool.transaction(() => Promise.resolve(1))).rejects.toMatchObject({ code: 'SQLSERVER_UNAVAILABLE' })
     } finally {
       await pool.close().catch(() => undefined)
     }
@@ -363,7 +363,7 @@ describe('MssqlPool transactions: a COMMIT whose outcome is unknown', () => {
       vi.spyOn(sql.Transaction.prototype, 'rollback').mockRejectedValue(new Error('no transaction')),
     ]
     try {
-      return await pool.transaction(async () => 'done').catch((e: unknown) => e)
+      return await pool.transaction(() => Promise.resolve('done')).catch((e: unknown) => e)
     } finally {
       for (const s of spies) s.mockRestore()
     }

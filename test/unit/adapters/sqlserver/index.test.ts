@@ -54,7 +54,7 @@ describe('openSqlServerDatabase: assertMigrated', () => {
     const db = open(true)
     vi.spyOn(db.migrator, 'status').mockResolvedValue(status([]))
     const all = vi.spyOn(db.pool, 'all').mockResolvedValue([])
-    await expect(db.assertMigrated()).rejects.toMatchObject({ code: 'SQLSERVER_PROCEDURE_MISSING', message: expect.stringContaining(PROCEDURE_NAME) })
+    await expect(db.assertMigrated()).rejects.toMatchObject({ code: 'SQLSERVER_PROCEDURE_MISSING', message: expect.stringContaining(PROCEDURE_NAME) as unknown })
     expect(all).toHaveBeenCalledWith(PROCEDURE_EXISTS_SQL)
     all.mockResolvedValue([{ found: 1 }])
     await expect(db.assertMigrated()).resolves.toBeUndefined()
@@ -76,15 +76,15 @@ describe('openSqlServerDatabase: the ingest store', () => {
     const tx: SqlExecutor = {
       engine: 'sqlserver',
       dialect: mssqlDialect,
-      all: async <R extends Row>(text: string, params: readonly Param[] = []) => {
+      all: <R extends Row>(text: string, params: readonly Param[] = []) => {
         sql.push(text)
-        return (text.includes('@out') ? params.map((id) => ({ sensor_id: id, state: '{}' })) : []) as unknown as R[]
+        return Promise.resolve((text.includes('@out') ? params.map((id) => ({ sensor_id: id, state: '{}' })) : []) as unknown as R[])
       },
-      run: async (text) => {
+      run: (text) => {
         sql.push(text)
-        return 0
+        return Promise.resolve(0)
       },
-      insert: async () => 1,
+      insert: () => Promise.resolve(1),
       transaction: (fn) => fn(tx),
     }
     return { tx, sql }

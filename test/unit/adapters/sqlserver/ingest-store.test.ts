@@ -12,6 +12,8 @@ import {
   sqlServerValueGuard,
   VALUE_OUT_OF_STORAGE_RANGE,
 } from '../../../../src/lib/adapters/storage/sqlserver/ingest-store.js'
+import { toMsOrNull } from '../../../../src/lib/adapters/storage/sql/row.js'
+import { epochMicros, secondsToMs } from '../../../../src/lib/domain/time.js'
 import { LEGACY_DECIMAL_MAX_ABS } from '../../../../src/lib/adapters/storage/sqlserver/value-range.js'
 import type { LatestWrite, ReadingRow, StateWrite } from '../../../../src/lib/ports/ingest-store.js'
 
@@ -82,27 +84,32 @@ function fakeServer(options: { states?: Record<number, string>; storedKeys?: str
     return []
   }
 
+  // Like the driver: a throw (a failed check, an error the answer raises) is a rejected promise.
+  const settle = <T>(f: () => T): Promise<T> => new Promise<T>((resolve) => resolve(f()))
+
   const make = (inTx: boolean): SqlExecutor => {
     const exec: SqlExecutor = {
       engine: 'sqlserver',
       dialect: mssqlDialect,
-      all: async <R extends Row>(sql: string, params: readonly Param[] = []): Promise<R[]> => {
-        check(sql, params)
-        calls.push({ sql, params, inTx, kind: 'all' })
-        events.push('all')
-        const a = model(sql, params)
-        return (typeof a === 'number' ? [] : a) as R[]
-      },
-      run: async (sql, params = []) => {
-        check(sql, params)
-        calls.push({ sql, params, inTx, kind: 'run' })
-        events.push('run')
-        const a = model(sql, params)
-        return typeof a === 'number' ? a : 1
-      },
-      insert: async (table, values) => {
+      all: <R extends Row>(sql: string, params: readonly Param[] = []): Promise<R[]> =>
+        settle(() => {
+          check(sql, params)
+          calls.push({ sql, params, inTx, kind: 'all' })
+          events.push('all')
+          const a = model(sql, params)
+          return (typeof a === 'number' ? [] : a) as R[]
+        }),
+      run: (sql, params = []) =>
+        settle(() => {
+          check(sql, params)
+          calls.push({ sql, params, inTx, kind: 'run' })
+          events.push('run')
+          const a = model(sql, params)
+          return typeof a === 'number' ? a : 1
+        }),
+      insert: (table, values) => {
         calls.push({ sql: `INSERT ${table}`, params: Object.values(values), inTx, kind: 'insert' })
-        return 100 + calls.length
+        return Promise.resolve(100 + calls.length)
       },
       transaction: async (fn) => {
         if (inTx) return fn(exec)
@@ -224,6 +231,21 @@ describe('SQL Server ingest store: insertReadings', () => {
     expect(s.calls.flatMap((c) => c.params.filter((_, i) => i % 9 === 4))).toEqual(rows.map((r) => r.dedupKey))
   })
 
+  it('keeps a device time\'s microseconds in the datetime2 parameter (tedious nanosecondDelta) and reads them back', async () => {
+    const s = fakeServer()
+    const deviceTime = secondsToMs(T0 / 1000 + 0.123456)
+    await inTx(false, s, (tx) => tx.insertReadings([reading(0, { deviceTime })]))
+    const param = s.calls[0]?.params[3] as Date & { nanosecondDelta?: number }
+    expect(param.toISOString()).toBe('2025-03-01T10:00:00.123Z')
+    expect(param.nanosecondDelta).toBeCloseTo(0.000456, 12)
+    expect(bindParams([param])[0]).toMatchObject({ kind: 'DateTime2' })
+    // A whole-millisecond time carries no delta (as before).
+    expect((s.calls[0]?.params[2] as Date & { nanosecondDelta?: number }).nanosecondDelta).toBeUndefined()
+    // tedious returns datetime2 with `nanosecondsDelta` (seconds below the millisecond): the decoder adds it.
+    const read = Object.defineProperty(new Date(T0 + 123), 'nanosecondsDelta', { value: 0.000456 })
+    expect(epochMicros(toMsOrNull(read) ?? 0)).toBe(epochMicros(deviceTime))
+  })
+
   it('never stores a (sensor_id, dedup_key) that is already stored: NOT EXISTS per chunk, ROW_NUMBER within it, no reliance on the unique index', async () => {
     const s = fakeServer()
     await inTx(false, s, (tx) => tx.insertReadings([reading(0), reading(1)]))
@@ -258,7 +280,7 @@ describe('SQL Server ingest store: insertReadings', () => {
 
   it('refuses a value decimal(15,5) cannot hold before anything is sent', async () => {
     const s = fakeServer()
-    await expect(inTx(false, s, (tx) => tx.insertReadings([reading(0), reading(1, { value: 1e10 })]))).rejects.toMatchObject({ code: 'BUG', message: expect.stringContaining(VALUE_OUT_OF_STORAGE_RANGE) })
+    await expect(inTx(false, s, (tx) => tx.insertReadings([reading(0), reading(1, { value: 1e10 })]))).rejects.toMatchObject({ code: 'BUG', message: expect.stringContaining(VALUE_OUT_OF_STORAGE_RANGE) as unknown })
     expect(s.calls).toEqual([])
   })
 
@@ -404,8 +426,9 @@ describe('sqlServerValueGuard and the store capabilities', () => {
     const proc = createSqlServerIngestStore(s.pool, { useProcedure: true })
     expect(engine.capabilities.classifiesItself).toBe(false)
     expect(proc.capabilities.classifiesItself).toBe(true)
-    expect(engine.valueGuard).toBe(sqlServerValueGuard)
-    expect(proc.valueGuard).toBe(sqlServerValueGuard)
+    // toHaveProperty compares the function itself without detaching the method from its store.
+    expect(engine).toHaveProperty('valueGuard', sqlServerValueGuard)
+    expect(proc).toHaveProperty('valueGuard', sqlServerValueGuard)
   })
 })
 

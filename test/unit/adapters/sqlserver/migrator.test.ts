@@ -33,25 +33,23 @@ function fakeServer(options: { applied?: number[]; missing?: string[]; lockResul
     const exec: SqlExecutor = {
       engine: 'sqlserver',
       dialect: mssqlDialect,
-      all: async <R extends Row>(text: string, params: readonly Param[] = []): Promise<R[]> => {
+      all: <R extends Row>(text: string, params: readonly Param[] = []): Promise<R[]> => {
         log.push({ sql: text, params, inTx })
-        if (text === MSSQL_LOCK_SQL) return [{ result: options.lockResult ?? 0 } as unknown as R]
-        if (text === MISSING_LEGACY_TABLES_SQL) return (options.missing ?? []).map((name) => ({ name }) as unknown as R)
+        if (text === MSSQL_LOCK_SQL) return Promise.resolve([{ result: options.lockResult ?? 0 } as unknown as R])
+        if (text === MISSING_LEGACY_TABLES_SQL) return Promise.resolve((options.missing ?? []).map((name) => ({ name }) as unknown as R))
         if (text.includes('FROM schema_migrations')) {
-          if (!state.bootstrapped) throw Object.assign(new Error("Invalid object name 'schema_migrations'"), { number: 208 })
-          return [...state.applied].sort().map((version) => ({ version, name: `m${version}`, applied_at: new Date('2025-01-01T00:00:00Z') }) as unknown as R)
+          if (!state.bootstrapped) return Promise.reject(Object.assign(new Error("Invalid object name 'schema_migrations'"), { number: 208 }))
+          return Promise.resolve([...state.applied].sort().map((version) => ({ version, name: `m${version}`, applied_at: new Date('2025-01-01T00:00:00Z') }) as unknown as R))
         }
-        return []
+        return Promise.resolve([])
       },
-      run: async (text, params = []) => {
+      run: (text, params = []) => {
         log.push({ sql: text, params, inTx })
         if (text === MSSQL_BOOTSTRAP_SQL) state.bootstrapped = true
         if (text.startsWith('INSERT INTO schema_migrations')) state.applied.add(params[0] as number)
-        return 1
+        return Promise.resolve(1)
       },
-      insert: async () => {
-        throw new Error('not used')
-      },
+      insert: () => Promise.reject(new Error('not used')),
       transaction: async (fn) => {
         if (inTx) return fn(exec)
         transactions++
@@ -170,7 +168,7 @@ describe('createMssqlMigrator (fake executor)', () => {
 
   it('refuses when sp_getapplock does not grant the lock, before running anything else', async () => {
     const s = fakeServer({ lockResult: -1 })
-    await expect(createMssqlMigrator(s.pool, files).migrate({ dryRun: false, alterLegacy: false })).rejects.toMatchObject({ code: 'MIGRATION_LOCKED', message: expect.stringContaining('timed out') })
+    await expect(createMssqlMigrator(s.pool, files).migrate({ dryRun: false, alterLegacy: false })).rejects.toMatchObject({ code: 'MIGRATION_LOCKED', message: expect.stringContaining('timed out') as unknown })
     expect(s.txLog()).toEqual([MSSQL_LOCK_SQL])
   })
 
@@ -185,7 +183,7 @@ describe('createMssqlMigrator (fake executor)', () => {
     await expect(migrator.migrate({ dryRun: false, alterLegacy: false })).rejects.toMatchObject({
       code: 'SQLSERVER_LEGACY_TABLES_MISSING',
       exitCode: 2,
-      message: expect.stringContaining('dbo.sensor_readings, dbo.sensors'),
+      message: expect.stringContaining('dbo.sensor_readings, dbo.sensors') as unknown,
     })
     expect(s.transactions()).toBe(0)
     expect((await migrator.status()).missingLegacyTables).toEqual(['sensor_readings', 'sensors'])

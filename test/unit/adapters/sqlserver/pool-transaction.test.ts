@@ -64,18 +64,20 @@ class FakeTransaction {
   on(): this {
     return this
   }
-  async begin(): Promise<this> {
+  begin(): Promise<this> {
     events.push('begin')
-    return this
+    return Promise.resolve(this)
   }
-  async commit(): Promise<void> {
-    if (this.activeRequests > 0) throw new Error('EREQINPROG')
+  commit(): Promise<void> {
+    if (this.activeRequests > 0) return Promise.reject(new Error('EREQINPROG'))
     events.push('commit')
+    return Promise.resolve()
   }
-  async rollback(): Promise<void> {
+  rollback(): Promise<void> {
     // Like mssql: a rollback while a request is in progress fails.
-    if (this.activeRequests > 0) throw new Error('EREQINPROG')
+    if (this.activeRequests > 0) return Promise.reject(new Error('EREQINPROG'))
     events.push('rollback')
+    return Promise.resolve()
   }
 }
 
@@ -157,9 +159,9 @@ describe('MssqlPool.transaction (fake driver)', () => {
   it('rolls back after the statements still in flight finish, and rethrows the error', async () => {
     const boom = new Error('boom')
     await expect(
-      pool.transaction(async (tx) => {
+      pool.transaction((tx) => {
         void tx.run('UPDATE slow SET x = 1').catch(() => undefined)
-        throw boom
+        return Promise.reject(boom)
       }),
     ).rejects.toBe(boom)
     expect(events).toEqual(['begin', 'request:UPDATE slow SET x = 1', 'rollback'])

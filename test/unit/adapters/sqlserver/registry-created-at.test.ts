@@ -34,14 +34,14 @@ function fakeDb(existing: Row | null = null) {
   const exec: SqlExecutor = {
     engine: 'sqlserver',
     dialect: mssqlDialect,
-    all: async <R extends Row>() => (existing ? [existing] : []) as R[],
-    run: async (sql, params = []) => {
+    all: <R extends Row>() => Promise.resolve((existing ? [existing] : []) as R[]),
+    run: (sql, params = []) => {
       runs.push({ sql, params })
-      return 1
+      return Promise.resolve(1)
     },
-    insert: async (table, values) => {
+    insert: (table, values) => {
       inserts.push({ table, values })
-      return inserts.length
+      return Promise.resolve(inserts.length)
     },
     transaction: (fn) => fn(exec),
   }

@@ -332,6 +332,11 @@ function errorNumber(err: unknown): number | undefined {
   return undefined
 }
 
+/** A driver field that may hold a list of errors, as unknowns (Array.isArray alone would give any[]). */
+function listOf(x: unknown): unknown[] {
+  return Array.isArray(x) ? (x as unknown[]) : []
+}
+
 /**
  * Whether an mssql/tedious error is an outage or a conflict that a retry may clear. Looks through the
  * wrappers mssql and tedious add (originalError, cause, precedingErrors, AggregateError.errors).
@@ -342,7 +347,7 @@ export function isMssqlTransient(err: unknown, depth = 0): boolean {
   if (n !== undefined && TRANSIENT_ERROR_NUMBERS.has(n)) return true
   const e = err as { code?: unknown; originalError?: unknown; cause?: unknown; precedingErrors?: unknown; errors?: unknown }
   if (typeof e.code === 'string' && TRANSIENT_CODES.has(e.code)) return true
-  const nested: unknown[] = [e.originalError, e.cause, ...(Array.isArray(e.precedingErrors) ? e.precedingErrors : []), ...(Array.isArray(e.errors) ? e.errors : [])]
+  const nested: unknown[] = [e.originalError, e.cause, ...listOf(e.precedingErrors), ...listOf(e.errors)]
   return nested.some((x) => x !== err && isMssqlTransient(x, depth + 1))
 }
 
@@ -502,7 +507,7 @@ export class MssqlPool implements SqlExecutor {
     const serial = new Serial()
     let committing = false
     try {
-      const out = await fn(this.executor(async () => new sql.Request(tx), serial))
+      const out = await fn(this.executor(() => Promise.resolve(new sql.Request(tx)), serial))
       await serial.idle()
       committing = true
       await tx.commit()
