@@ -1,6 +1,7 @@
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
+import { epochMicros } from '../../src/lib/domain/time.js'
 import { COPY_COLUMNS, encodeReadingsBinary } from '../../src/lib/adapters/storage/postgres/copy-binary.js'
 import { copyInMessages, PipelinedCopyIn } from '../../src/lib/adapters/storage/postgres/copy-in.js'
 import { createPostgresIngestStore } from '../../src/lib/adapters/storage/postgres/ingest-store.js'
@@ -179,7 +180,7 @@ describe.skipIf(!pgUp)('PostgreSQL protocol shortcuts (real server)', () => {
       client.release()
     }
     const got = await pool.all<Record<string, unknown>>(
-      `SELECT sensor_id, value, (extract(epoch from "timestamp") * 1000)::bigint::text AS ts, (extract(epoch from device_timestamp) * 1000)::bigint::text AS dts,
+      `SELECT sensor_id, value, (extract(epoch from "timestamp") * 1000000)::bigint::text AS ts, (extract(epoch from device_timestamp) * 1000000)::bigint::text AS dts,
          dedup_key, sequence, classification, reason_codes AS reasons, transport FROM r ORDER BY id`,
     )
     expect(Object.is(got[1]?.['value'], 0)).toBe(true) // -0 is stored as 0, as in the text form
@@ -187,8 +188,9 @@ describe.skipIf(!pgUp)('PostgreSQL protocol shortcuts (real server)', () => {
       rows.map((r) => ({
         sensor_id: r.sensorId,
         value: r.value === 0 ? 0 : r.value,
-        ts: String(Math.trunc(r.ingestTime)),
-        dts: r.deviceTime === null ? null : String(Math.trunc(r.deviceTime)),
+        // Microseconds kept, rounded to the nearest (as the text form isoMicros writes them).
+        ts: String(epochMicros(r.ingestTime)),
+        dts: r.deviceTime === null ? null : String(epochMicros(r.deviceTime)),
         dedup_key: r.dedupKey,
         sequence: r.sequence,
         classification: r.classification,

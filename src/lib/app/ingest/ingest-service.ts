@@ -1,5 +1,6 @@
 import type { Config } from '../../config/index.js'
 import { type GuardInput, guardReading, isSuspiciousZero } from '../../domain/rules/index.js'
+import { secondsToMs } from '../../domain/time.js'
 import { UnavailableError } from '../../errors/index.js'
 import type { Logger } from '../../log/index.js'
 import type { Clock } from '../../ports/clock.js'
@@ -388,8 +389,9 @@ export class IngestService {
       const info = byPair.get(`${input.deviceUuid}|${r.sensorUuid}`) ?? null
       if (!info) unknown.push(r.sensorUuid)
       c.value = r.value
-      c.deviceTime = r.sensorTs !== null ? r.sensorTs * 1000 : input.ts
-      c.observedTs = r.sensorTs === null ? null : r.sensorTs * 1000
+      // Seconds as sent -> ms to the nearest microsecond (a float `x.7999997` is `.800`, not `.799`).
+      c.deviceTime = r.sensorTs !== null ? secondsToMs(r.sensorTs) : input.ts
+      c.observedTs = r.sensorTs === null ? null : c.deviceTime
       c.deviceTsSeconds = r.sensorTs ?? (input.ts === null ? null : input.ts / 1000)
       c.sequence = r.sequence
       c.msgId = r.msgId ?? null

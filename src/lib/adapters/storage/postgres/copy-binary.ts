@@ -62,14 +62,14 @@ class Writer {
     this.at += 8
   }
 
-  /** Epoch ms as timestamptz: microseconds since 2000-01-01, truncated to the ms as `new Date(ms)` would. */
+  /** Epoch ms as timestamptz: microseconds since 2000-01-01, the time's own microseconds kept (rounded to the nearest). */
   timestamptz(ms: number): void {
-    const d = Math.trunc(ms) - PG_EPOCH_MS
-    if (Math.abs(d) < 9e12) {
-      this.int8(d * 1000) // exact: |d · 1000| < 2^53
+    const us = Math.round(ms * 1000) - PG_EPOCH_MS * 1000
+    if (Math.abs(us) < 9e15) {
+      this.int8(us) // exact: a safe integer
     } else {
       this.int32(8)
-      this.buf.writeBigInt64BE(BigInt(d) * 1000n, this.at)
+      this.buf.writeBigInt64BE(BigInt(Math.round(ms)) * 1000n - BigInt(PG_EPOCH_MS) * 1000n, this.at)
       this.at += 8
     }
   }

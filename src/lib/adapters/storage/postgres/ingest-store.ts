@@ -1,3 +1,4 @@
+import { isoMicros } from '../../../domain/time.js'
 import { DuplicateKeyError, type FlushWrite, type IngestStore, type IngestTx } from '../../../ports/ingest-store.js'
 import type { SqlExecutor } from '../sql/executor.js'
 import { applyEffectsSql, createSqlSensorDirectory, loadRulesSql } from '../sql/ingest-tx.js'
@@ -52,7 +53,8 @@ const COPY_READINGS = `COPY sensor_readings (${COPY_COLUMNS}) FROM STDIN WITH (F
 // The COPY's own error, raw from the driver: a unique violation means a key is already stored.
 const toDuplicateKeyError = (err: unknown): unknown => ((err as { code?: unknown }).code === '23505' ? new DuplicateKeyError(err) : err)
 
-const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString())
+// Six fraction digits: timestamptz keeps the microseconds `Date` would drop.
+const iso = (ms: number | null): string | null => (ms === null ? null : isoMicros(ms))
 
 function pgIngestTx(batch: PgBatchTx, tx: SqlExecutor, known: Set<number>): IngestTx {
   return {
@@ -107,7 +109,7 @@ function pgIngestTx(batch: PgBatchTx, tx: SqlExecutor, known: Set<number>): Inge
         ids: bigintArrayLiteral(latest.map((l) => l.sensorId)),
         // String(number) is the shortest form that reads back as the same double (-0 becomes 0).
         values: arrayLiteral(latest.map((l) => String(l.value === 0 ? 0 : l.value))),
-        times: arrayLiteral(latest.map((l) => new Date(l.time).toISOString())),
+        times: arrayLiteral(latest.map((l) => isoMicros(l.time))),
         stateIds: bigintArrayLiteral(states.map((st) => st.sensorId)),
         states: dollarQuoted(`[${states.map((st) => st.state).join(',')}]`),
         legacy: dollarQuoted(legacyJson),

@@ -1,5 +1,6 @@
 import pg from 'pg'
 
+import { parseIsoMicros, splitMicros } from '../../../domain/time.js'
 import { AppError, CommitUnknownError, type PermanentErrorClass, PermanentStoreError, TransientStoreError, UnavailableError } from '../../../errors/index.js'
 import type { Dialect, Param, Row, SqlExecutor } from '../sql/executor.js'
 import { toNumber } from '../sql/row.js'
@@ -23,8 +24,30 @@ export const postgresDialect: Dialect = {
 
 // 64-bit ids come back as JS numbers (with a safe-integer check), like the other engines.
 const INT8 = 20
+const TIMESTAMP = 1114
+const TIMESTAMPTZ = 1184
+
+/**
+ * timestamp(tz) text as a Date that keeps its microseconds (as tedious's `nanosecondsDelta`, read by
+ * toMsOrNull): pg's own parser drops them. Anything else (infinity, BC dates) goes to pg's parser.
+ */
+function parseTimestamp(fallback: (v: string) => unknown): (v: string) => unknown {
+  return (v) => {
+    const ms = parseIsoMicros(v)
+    if (Number.isNaN(ms)) return fallback(v)
+    const { wholeMs, micros } = splitMicros(ms)
+    const d = new Date(wholeMs)
+    if (micros !== 0) Object.defineProperty(d, 'nanosecondsDelta', { value: micros / 1e6, enumerable: false })
+    return d
+  }
+}
+
 const types = {
-  getTypeParser: ((oid: number, format?: string) => (oid === INT8 ? (v: string) => toNumber(v) : pg.types.getTypeParser(oid, format as 'text'))) as typeof pg.types.getTypeParser,
+  getTypeParser: ((oid: number, format?: string) => {
+    if (oid === INT8) return (v: string) => toNumber(v)
+    const parser = pg.types.getTypeParser(oid, format as 'text') as (v: string) => unknown
+    return oid === TIMESTAMPTZ || oid === TIMESTAMP ? parseTimestamp(parser) : parser
+  }) as typeof pg.types.getTypeParser,
 }
 
 /** Rewrites `?` placeholders (never inside quotes in our SQL) to `$1..$n`. */

@@ -1,7 +1,7 @@
 import { isCondition, isSeverity, type SensorRules, type Severity, type ThresholdRule } from '../../../domain/rules/index.js'
 import type { EffectWrite, FlushWrite, IngestTx, LatestWrite, ReadingRow, SensorDirectory, SensorInfo, StateWrite } from '../../../ports/ingest-store.js'
 import type { Param, Row, SqlExecutor } from './executor.js'
-import { toBool, toJson, toMsOrNull, toNumber, toNumberOrNull, toStringOrNull, toUuid } from './row.js'
+import { timeParam, toBool, toJson, toMsOrNull, toNumber, toNumberOrNull, toStringOrNull, toUuid } from './row.js'
 
 const CHUNK = 500
 
@@ -119,7 +119,8 @@ export async function loadRulesSql(exec: SqlExecutor, ids: readonly number[]): P
   return rules
 }
 
-const date = (ms: number): Date => new Date(ms)
+/** Times as parameters keep their microseconds (see timeParam). */
+const date = (ms: number): Date => timeParam(ms)
 
 async function activeId(tx: SqlExecutor, table: 'alerts' | 'ml_events', sensorId: number): Promise<number | null> {
   const extra = table === 'ml_events' ? ` AND "event_code" = 'DELTA_SPIKE'` : ''

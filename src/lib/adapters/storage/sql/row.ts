@@ -1,3 +1,4 @@
+import { isoForWire, parseIsoMicros, roundToMicros, splitMicros } from '../../../domain/time.js'
 import { BugError } from '../../../errors/index.js'
 
 /** Decoders for values as the three drivers return them (SQLite text/0-1, pg Date/boolean/object, mssql Date/boolean/string). */
@@ -35,21 +36,49 @@ export function toStringOrNull(v: unknown): string | null {
   return typeof v === 'string' ? v : String(v)
 }
 
-/** Times: SQLite ISO text, pg/mssql Date. Returns ISO-8601 UTC with milliseconds, or null. */
-export function toIsoOrNull(v: unknown): string | null {
+/** A driver's Date with the microseconds below its millisecond (tedious reads `nanosecondsDelta`, our pg parser sets it too), in seconds. */
+type PreciseDate = Date & { nanosecondsDelta?: number; nanosecondDelta?: number }
+
+/** Times: SQLite ISO text, pg/mssql Date (sub-millisecond part kept). Epoch ms with microseconds, or null. */
+export function toMsOrNull(v: unknown): number | null {
   if (v === null || v === undefined) return null
-  if (v instanceof Date) return v.toISOString()
-  if (typeof v === 'string') {
-    const d = new Date(/[zZ]|[+-]\d\d:?\d\d$/.test(v) ? v : `${v.replace(' ', 'T')}Z`)
-    return Number.isNaN(d.getTime()) ? v : d.toISOString()
+  if (v instanceof Date) {
+    const d = v as PreciseDate
+    const below = d.nanosecondsDelta ?? d.nanosecondDelta ?? 0
+    return below === 0 ? d.getTime() : roundToMicros(d.getTime() + below * 1000)
   }
-  if (typeof v === 'number') return new Date(v).toISOString()
-  return String(v)
+  if (typeof v === 'number') return v
+  if (typeof v === 'string') {
+    const ms = parseIsoMicros(v)
+    if (!Number.isNaN(ms)) return ms
+    const d = Date.parse(v)
+    return Number.isNaN(d) ? null : d
+  }
+  return null
 }
 
-export function toMsOrNull(v: unknown): number | null {
-  const iso = toIsoOrNull(v)
-  return iso === null ? null : Date.parse(iso)
+/** Times as answers carry them: ISO-8601 UTC, milliseconds, six digits when the time has microseconds. */
+export function toIsoOrNull(v: unknown): string | null {
+  if (v === null || v === undefined) return null
+  const ms = toMsOrNull(v)
+  return ms === null ? String(v) : isoForWire(ms)
+}
+
+/**
+ * A time as a statement parameter: a Date, with the microseconds below its millisecond as tedious's
+ * `nanosecondDelta` (SQL Server datetime2 keeps them; the SQLite executor writes them as six digits).
+ */
+export function timeParam(ms: number): Date {
+  const { wholeMs, micros } = splitMicros(ms)
+  const d = new Date(wholeMs) as PreciseDate
+  if (micros !== 0) d.nanosecondDelta = micros / 1e6
+  return d
+}
+
+/** The microseconds below the millisecond a Date parameter carries (see timeParam), 0 when none. */
+export function microsOf(d: Date): number {
+  const below = (d as PreciseDate).nanosecondDelta ?? (d as PreciseDate).nanosecondsDelta ?? 0
+  return Math.round(below * 1e6)
 }
 
 /** JSON columns: pg returns objects, the others text. */

@@ -5,7 +5,8 @@ import BetterSqlite3 from 'better-sqlite3'
 
 import { AppError, type PermanentErrorClass, PermanentStoreError, TransientStoreError, UnavailableError, UsageError } from '../../../errors/index.js'
 import type { Dialect, Param, Row, SqlExecutor } from '../sql/executor.js'
-import { toNumber } from '../sql/row.js'
+import { microsOf, toNumber } from '../sql/row.js'
+import { isoMicros } from '../../../domain/time.js'
 
 export type SqliteDb = BetterSqlite3.Database
 
@@ -29,7 +30,8 @@ export const sqliteDialect: Dialect = {
 /** better-sqlite3 takes no Date or boolean: times are ISO text, booleans 0/1. */
 export function encodeSqliteParam(p: Param | undefined): string | number | bigint | Buffer | null {
   if (p === undefined || p === null) return null
-  if (p instanceof Date) return p.toISOString()
+  // Times are stored as ISO text; a Date carrying microseconds (timeParam) keeps them: six digits.
+  if (p instanceof Date) return microsOf(p) === 0 ? p.toISOString() : isoMicros(p.getTime() + microsOf(p) / 1000)
   if (typeof p === 'boolean') return p ? 1 : 0
   // SQLite has no arrays: they travel as JSON (read with json_each).
   if (Array.isArray(p)) return JSON.stringify(p)

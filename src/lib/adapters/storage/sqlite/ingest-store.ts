@@ -1,3 +1,4 @@
+import { isoMicros } from '../../../domain/time.js'
 import type { IngestStore, ReadingRow } from '../../../ports/ingest-store.js'
 import { createSqlIngestTx, createSqlSensorDirectory } from '../sql/ingest-tx.js'
 import type { SqliteConnection } from './connection.js'
@@ -7,7 +8,8 @@ import type { SqliteConnection } from './connection.js'
 const INSERT_READING = `INSERT INTO sensor_readings (sensor_id, value, "timestamp", device_timestamp, dedup_key, sequence, classification, reason_codes, transport) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
 const FIND_KEY = 'SELECT 1 FROM sensor_readings WHERE sensor_id = ? AND dedup_key = ?'
 
-const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString())
+// Six fraction digits: device times keep their microseconds (text of one width sorts as time).
+const iso = (ms: number | null): string | null => (ms === null ? null : isoMicros(ms))
 
 /**
  * The embedded write path. BEGIN IMMEDIATE holds the database's write lock for the whole flush,

@@ -3,7 +3,7 @@ import { BugError } from '../../../errors/index.js'
 import type { EffectWrite, IngestStore, IngestTx, LatestWrite, ReadingRow, StateWrite } from '../../../ports/ingest-store.js'
 import type { Param, SqlExecutor } from '../sql/executor.js'
 import { applyEffectsSql, chunks, createSqlSensorDirectory, loadRulesSql, selectIn } from '../sql/ingest-tx.js'
-import { toJson, toNumber, toStringOrNull } from '../sql/row.js'
+import { timeParam, toJson, toNumber, toStringOrNull } from '../sql/row.js'
 import { fitsLegacyDecimal } from './value-range.js'
 
 // ---------------------------------------------------------------- limits
@@ -159,7 +159,8 @@ const SENSORS_FOR_PROCEDURE = (inList: string) => `SELECT id, device_id, sensor_
 
 // ---------------------------------------------------------------- helpers
 
-const date = (ms: number | null): Date | null => (ms === null ? null : new Date(ms))
+/** Times as datetime2 parameters keep their microseconds (tedious's nanosecondDelta, see timeParam). */
+const date = (ms: number | null): Date | null => (ms === null ? null : timeParam(ms))
 const pairKey = (sensorId: number, dedupKey: string): string => `${sensorId}:${dedupKey}`
 
 function assertStorable(rows: ReadonlyArray<{ sensorId: number; value: number }>): void {
@@ -245,7 +246,7 @@ export function createSqlServerIngestTx(tx: SqlExecutor): SqlServerIngestTx {
       assertStorable(rows)
       let inserted = 0
       for (const part of chunks(firstPerKey(rows), SQLSERVER_CHUNKS.readings)) {
-        const params: Param[] = part.flatMap((r) => [r.sensorId, r.value, new Date(r.ingestTime), date(r.deviceTime), r.dedupKey, r.sequence, r.classification, r.reasons, r.transport])
+        const params: Param[] = part.flatMap((r) => [r.sensorId, r.value, timeParam(r.ingestTime), date(r.deviceTime), r.dedupKey, r.sequence, r.classification, r.reasons, r.transport])
         const result = await tx.all(insertReadingsSql(part.length), params)
         inserted += toNumber(result[0]?.['inserted'] ?? 0)
       }
@@ -260,7 +261,7 @@ export function createSqlServerIngestTx(tx: SqlExecutor): SqlServerIngestTx {
       }
       assertStorable([...latest.values()])
       for (const part of chunks([...latest.values()], SQLSERVER_CHUNKS.latest)) {
-        await tx.run(moveLatestSql(part.length), part.flatMap((r) => [r.sensorId, r.value, new Date(r.time)]))
+        await tx.run(moveLatestSql(part.length), part.flatMap((r) => [r.sensorId, r.value, timeParam(r.time)]))
       }
     },
     async saveStates(states: readonly StateWrite[]) {
