@@ -15,6 +15,7 @@ export interface Metrics {
   readonly deadLettered: Counter<'stage' | 'error_class'>
   readonly dlqRefused: Counter
   readonly breakerState: Gauge<'store'>
+  readonly alertPushes: Counter<'outcome'>
 }
 
 export function createMetrics(): Metrics {
@@ -33,6 +34,7 @@ export function createMetrics(): Metrics {
     deadLettered: new Counter({ name: 'ingest_dead_lettered_total', help: 'Items written to the dead-letter queue', labelNames: ['stage', 'error_class'], registers: [registry] }),
     dlqRefused: new Counter({ name: 'ingest_dlq_refused_total', help: 'Items the full dead-letter queue refused (never trimmed)', registers: [registry] }),
     breakerState: new Gauge({ name: 'ingest_breaker_state', help: 'Store circuit breaker: 0 closed, 1 half-open, 2 open', labelNames: ['store'], registers: [registry] }),
+    alertPushes: new Counter({ name: 'ingest_alert_push_total', help: 'Legacy pushes of opened alerts to BACKEND_URL (INTERNAL_API_KEY set): sent, failed, dropped', labelNames: ['outcome'], registers: [registry] }),
   }
   return m
 }

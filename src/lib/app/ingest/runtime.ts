@@ -2,6 +2,7 @@ import type { RedisClient } from '../../adapters/redis/client.js'
 import type { Config } from '../../config/index.js'
 import type { Logger } from '../../log/index.js'
 import type { Clock } from '../../ports/clock.js'
+import type { AlertPush } from '../../ports/alert-push.js'
 import type { DeadLetterQueue } from '../../ports/dead-letter-queue.js'
 import type { DedupFilter } from '../../ports/dedup-filter.js'
 import type { Database } from '../../ports/storage.js'
@@ -13,6 +14,7 @@ import { AutoReplayer } from '../resilience/auto-replay.js'
 import type { CircuitBreaker } from '../resilience/circuit-breaker.js'
 import { createMemoryDedupFilter, layerDedupFilters } from '../resilience/memory-dedup.js'
 import { createStoreBreaker } from '../resilience/store-breaker.js'
+import type { FlushResult } from './flush.js'
 import { IngestService } from './ingest-service.js'
 import { createDeliveryCounters, type DeliveryCounters } from './resilient-flush.js'
 
@@ -78,7 +80,7 @@ export async function createIngestRuntime(ctx: AppContext, options: IngestRuntim
       const { createRedisClient } = await import('../../adapters/redis/client.js')
       const client = createRedisClient(config.redis.url, { keyPrefix: config.redis.keyPrefix, logger })
       redis = client
-      releasers.push(async () => client.disconnect())
+      releasers.push(() => Promise.resolve(client.disconnect()))
       if (config.dedup.enabled) {
         const { createRedisDedupFilter } = await import('../../adapters/redis/dedup-filter.js')
         const shared = createRedisDedupFilter(client, { ttlSeconds: config.dedup.ttlSeconds, clock, logger })
@@ -92,7 +94,16 @@ export async function createIngestRuntime(ctx: AppContext, options: IngestRuntim
     let replayer: AutoReplayer | undefined
     const iotBreaker = createStoreBreaker({ store: 'iot', config, clock, logger, metrics, onClosed: () => replayer?.trigger() })
     const universalBreaker = ctx.universal === ctx.iot ? iotBreaker : createStoreBreaker({ store: 'universal', config, clock, logger, metrics })
-    const serviceDeps = { config, logger, clock, store: ctx.iot.ingest, metrics, diagnostics, dedup, counters }
+    // The legacy push of opened alerts (INTERNAL_API_KEY set): after each commit, never failing ingestion.
+    let push: AlertPush | undefined
+    if (config.ingest.internalApiKey !== undefined) {
+      const { createLegacyPush } = await import('../../adapters/push/legacy-push.js')
+      const created = createLegacyPush({ backendUrl: config.ingest.backendUrl, internalApiKey: config.ingest.internalApiKey, logger, onOutcome: (outcome) => metrics.alertPushes.inc({ outcome }) })
+      push = created
+      releasers.push(() => created.close())
+    }
+    const afterCommit = push ? (result: FlushResult) => push.announce(result.openedAlerts) : undefined
+    const serviceDeps = { config, logger, clock, store: ctx.iot.ingest, metrics, diagnostics, dedup, counters, ...(afterCommit ? { afterCommit } : {}) }
     const ingest = new IngestService({ ...serviceDeps, breaker: iotBreaker, dlq })
 
     if (dlq && (options.autoReplay ?? true)) {
