@@ -5,7 +5,9 @@ import { type AccessDecision, parseKey, type Role, type RoleScope, verifySourceA
 import { normaliseUuid } from '../domain/uuid.js'
 import type { Logger } from '../log/index.js'
 import type { Clock } from '../ports/clock.js'
-import type { DeviceKeyRecord, KeyStore, RoleKeyRecord, SecurityEvent } from '../ports/key-store.js'
+import type { DeviceKeyRecord, DeviceKeyStore } from '../ports/device-key-store.js'
+import type { RoleKeyRecord, RoleKeyStore } from '../ports/role-key-store.js'
+import type { SecurityAuditStore, SecurityEvent } from '../ports/security-audit-store.js'
 
 /**
  * How long a verified key is trusted from memory: the revocation latency (a revoked or expired-by-
@@ -61,10 +63,12 @@ export interface RequestMeta {
 
 export interface AuthenticatorDeps {
   config: { auth: Pick<Config['auth'], 'ingestApiKey' | 'allowUnauthenticated' | 'legacyApiKeyAllowed'> }
-  /** The IoT store's keys: device keys and devices. */
-  iotKeys: Pick<KeyStore, 'findDeviceKeyByKid' | 'findDeviceKeyByHash' | 'touchKeys' | 'touchDevice'>
-  /** The universal store's keys: role keys and the security audit log. */
-  universalKeys: Pick<KeyStore, 'findRoleKeyByKid' | 'findRoleKeyByHash' | 'touchKeys' | 'recordSecurityEvent'>
+  /** Device keys and devices (the IoT store's). */
+  deviceKeys: Pick<DeviceKeyStore, 'findByKid' | 'findByHash' | 'markUsed' | 'touchDevice'>
+  /** Role keys (the universal store's). */
+  roleKeys: Pick<RoleKeyStore, 'findByKid' | 'findByHash' | 'markUsed'>
+  /** The security audit log (the universal store's). */
+  securityAudit: SecurityAuditStore
   clock: Pick<Clock, 'now'>
   logger: Pick<Logger, 'warn' | 'info' | 'debug'>
 }
@@ -136,7 +140,7 @@ function checkState(r: { revokedAt: number | null; isActive: boolean; expiresAt:
  * digests with `timingSafeEqual`, and cached by the SHA-256 of the presented key.
  */
 export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
-  const { config, iotKeys, universalKeys, clock, logger } = deps
+  const { config, deviceKeys, roleKeys, securityAudit, clock, logger } = deps
   const globalDigest = config.auth.ingestApiKey ? sha256(config.auth.ingestApiKey) : undefined
   const deviceCache = new TtlCache<DeviceKeyRecord | null>(CACHE_MAX_ENTRIES)
   const roleCache = new TtlCache<RoleKeyRecord | null>(CACHE_MAX_ENTRIES)
@@ -163,7 +167,7 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
       if (auditSuppressed > 0) {
         const dropped = auditSuppressed
         logger.warn({ dropped }, 'security audit events suppressed by the rate bound')
-        background(() => universalKeys.recordSecurityEvent({ eventType: 'audit.suppressed', outcome: 'failure', actorType: 'system', details: { dropped }, at: now }), 'security audit write')
+        background(() => securityAudit.record({ eventType: 'audit.suppressed', outcome: 'failure', actorType: 'system', details: { dropped }, at: now }), 'security audit write')
         auditWritten++
       }
       auditWindow = window
@@ -178,7 +182,7 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
     auditInWindow++
     auditWritten++
     logger.info({ event: event.eventType, code: event.reasonCode, kid: event.actorKid, ip: event.sourceIp }, 'authentication refused')
-    background(() => universalKeys.recordSecurityEvent({ ...event, at: now }), 'security audit write')
+    background(() => securityAudit.record({ ...event, at: now }), 'security audit write')
   }
 
   function fail(reason: 'missing' | 'invalid' | 'forbidden', code: AuthFailureCode, meta: RequestMeta, actor: Partial<SecurityEvent> & { actorType: SecurityEvent['actorType'] }): AuthResult {
@@ -236,8 +240,8 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
     const digest = sha256(key)
     const hex = digest.toString('hex')
     const record = await lookup('device', deviceCache, hex, async () => {
-      if (parsed.kind === 'legacy') return iotKeys.findDeviceKeyByHash(hex)
-      const found = await iotKeys.findDeviceKeyByKid(parsed.kid)
+      if (parsed.kind === 'legacy') return deviceKeys.findByHash(hex)
+      const found = await deviceKeys.findByKid(parsed.kid)
       return found && sameDigest(Buffer.from(found.hash, 'hex'), digest) ? found : null
     })
     const kid = parsed.kind === 'device' ? { kid: parsed.kid } : {}
@@ -257,8 +261,8 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
     const hex = digest.toString('hex')
     const record = await lookup('role', roleCache, hex, async () => {
       // Unprefixed role keys can only be rows carried over from the legacy api_keys table.
-      if (parsed.kind === 'legacy') return universalKeys.findRoleKeyByHash(hex)
-      const found = await universalKeys.findRoleKeyByKid(parsed.kid)
+      if (parsed.kind === 'legacy') return roleKeys.findByHash(hex)
+      const found = await roleKeys.findByKid(parsed.kid)
       return found && sameDigest(Buffer.from(found.hash, 'hex'), digest) ? found : null
     })
     const kid = parsed.kind === 'role' ? { kid: parsed.kid } : {}
@@ -273,7 +277,7 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
   }
 
   function rolePrincipal(r: RoleKeyRecord): Principal {
-    touch(`role:${r.id}`, (now) => universalKeys.touchKeys('role', [r.id], now))
+    touch(`role:${r.id}`, (now) => roleKeys.markUsed([r.id], now))
     return { type: 'role', keyId: r.id, kid: r.kid, role: r.role, scope: { role: r.role, allowedSourceId: r.allowedSourceId, allowedDomains: r.allowedDomains } }
   }
 
@@ -285,8 +289,8 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
         const v = await verifyDeviceKey(input.deviceKey, deviceUuid)
         if (!v.ok) return fail('invalid', v.code, input, { actorType: 'device', actorKid: v.kid ?? null, ...target })
         const r = v.record
-        touch(`device-key:${r.id}`, (now) => iotKeys.touchKeys('device', [r.id], now))
-        touch(`device:${r.deviceId}`, (now) => iotKeys.touchDevice(r.deviceId, now))
+        touch(`device-key:${r.id}`, (now) => deviceKeys.markUsed([r.id], now))
+        touch(`device:${r.deviceId}`, (now) => deviceKeys.touchDevice(r.deviceId, now))
         return { ok: true, principal: { type: 'device', keyId: r.id, kid: r.kid, deviceId: r.deviceId, deviceUuid: r.deviceUuid } }
       }
       if (input.apiKey) {

@@ -161,7 +161,7 @@ export type DlqActor = { type: 'cli' } | { type: 'system' } | { type: 'api_key';
 async function audit(ctx: AppContext, dlq: DeadLetterQueue, actor: DlqActor | undefined, eventType: string, outcome: 'success' | 'failure', details: Record<string, unknown>): Promise<void> {
   const a = actor ?? { type: 'cli' }
   const who = a.type === 'api_key' ? { actorKid: a.kid, actorRole: a.role, sourceIp: a.sourceIp ?? null, requestId: a.requestId ?? null } : {}
-  await ctx.universal.keys.recordSecurityEvent({
+  await ctx.universal.securityAudit.record({
     eventType,
     outcome,
     actorType: a.type,

@@ -26,7 +26,14 @@ const digest = (s: string) => createHash('sha256').update(s).digest()
 
 /** The routes' view of the authenticator (device keys in the IoT store, role keys and audit in the universal one). */
 export function createHttpAuth(ctx: AppContext): HttpAuth {
-  const authenticator = createAuthenticator({ config: ctx.config, iotKeys: ctx.iot.keys, universalKeys: ctx.universal.keys, clock: ctx.clock, logger: ctx.logger })
+  const authenticator = createAuthenticator({
+    config: ctx.config,
+    deviceKeys: ctx.iot.deviceKeys,
+    roleKeys: ctx.universal.roleKeys,
+    securityAudit: ctx.universal.securityAudit,
+    clock: ctx.clock,
+    logger: ctx.logger,
+  })
   const metricsKey = ctx.config.auth.metricsApiKey
   return {
     device: async (input) => outcome(await authenticator.authenticateDevice({ deviceUuid: input.deviceUuid, deviceKey: input.deviceKey, apiKey: input.apiKey, sourceIp: input.sourceIp })),

@@ -14,7 +14,9 @@ import {
   validateKeyRequest,
 } from '../domain/keys.js'
 import { NotFoundError, UsageError } from '../errors/index.js'
-import type { DeviceKeyRecord, KeyStore, KeySummary, RoleKeyRecord } from '../ports/key-store.js'
+import type { DeviceKeyRecord, DeviceKeyStore, DeviceKeySummary } from '../ports/device-key-store.js'
+import type { RoleKeyRecord, RoleKeyStore, RoleKeySummary } from '../ports/role-key-store.js'
+import type { SecurityAuditStore } from '../ports/security-audit-store.js'
 import { AUTH_CACHE_TTL_MS } from './authenticate.js'
 import type { AppContext } from './context.js'
 
@@ -41,8 +43,9 @@ export function generateKey(kind: KeyKind): KeyMaterial {
 // ---------------------------------------------------------------- store access
 
 // Device keys (and devices) live in the IoT store; role keys and the security audit log in the universal one.
-const deviceKeys = (ctx: AppContext): KeyStore => ctx.iot.keys
-const roleKeys = (ctx: AppContext): KeyStore => ctx.universal.keys
+const deviceKeys = (ctx: AppContext): DeviceKeyStore => ctx.iot.deviceKeys
+const roleKeys = (ctx: AppContext): RoleKeyStore => ctx.universal.roleKeys
+const securityAudit = (ctx: AppContext): SecurityAuditStore => ctx.universal.securityAudit
 
 function cliActor(): string {
   try {
@@ -118,6 +121,8 @@ function statusOf(k: { revokedAt: number | null; isActive: boolean; expiresAt: n
   return 'active'
 }
 
+type KeySummary = ({ kind: 'device' } & DeviceKeySummary) | ({ kind: 'role' } & RoleKeySummary)
+
 function toInfo(k: KeySummary, now: number): KeyInfo {
   const common = { kind: k.kind, id: k.id, kid: k.kid, name: k.name, status: statusOf(k, now) }
   const times = { createdAt: iso(k.createdAt), expiresAt: iso(k.expiresAt), revokedAt: iso(k.revokedAt), lastUsedAt: iso(k.lastUsedAt) }
@@ -145,10 +150,10 @@ async function issue(ctx: AppContext, scope: Scope, name: string | null, expires
   const material = generateKey(scope.kind)
   const base = { key: material.key, kid: material.kid, kind: scope.kind, name, createdAt: new Date(now).toISOString(), expiresAt: iso(expiresAt) }
   if (scope.kind === 'device') {
-    await deviceKeys(ctx).createDeviceKey({ deviceUuid: scope.deviceUuid, kid: material.kid, hash: material.hash, name, expiresAt, createdAt: now })
+    await deviceKeys(ctx).create({ deviceUuid: scope.deviceUuid, kid: material.kid, hash: material.hash, name, expiresAt, createdAt: now })
     return { ...base, deviceUuid: scope.deviceUuid }
   }
-  await roleKeys(ctx).createRoleKey({
+  await roleKeys(ctx).create({
     kid: material.kid,
     hash: material.hash,
     prefix: keyDisplayPrefix(material.key),
@@ -183,7 +188,7 @@ export async function createKey(ctx: AppContext, options: CreateKeyOptions): Pro
   const expiresAt = spec.expiresIn === null ? null : now + Math.round(spec.expiresIn * 1000)
   const scope: Scope = spec.kind === 'device' ? spec : { kind: 'role', role: spec.role, allowedSourceId: spec.allowedSourceId, allowedDomains: spec.allowedDomains }
   const created = await issue(ctx, scope, spec.name, expiresAt, now)
-  await roleKeys(ctx).recordSecurityEvent({ eventType: 'key.create', outcome: 'success', actorType: 'cli', at: now, ...auditTarget(created) })
+  await securityAudit(ctx).record({ eventType: 'key.create', outcome: 'success', actorType: 'cli', at: now, ...auditTarget(created) })
   ctx.logger.info({ kid: created.kid, kind: created.kind }, 'key created')
   return created
 }
@@ -191,8 +196,8 @@ export async function createKey(ctx: AppContext, options: CreateKeyOptions): Pro
 /** `ingest keys list`: every device and role key, without secrets or hashes. */
 export async function listKeys(ctx: AppContext): Promise<{ keys: KeyInfo[] }> {
   const now = ctx.clock.now()
-  const device = await deviceKeys(ctx).listKeys('device')
-  const role = await roleKeys(ctx).listKeys('role')
+  const device = (await deviceKeys(ctx).list()).map((k): KeySummary => ({ kind: 'device', ...k }))
+  const role = (await roleKeys(ctx).list()).map((k): KeySummary => ({ kind: 'role', ...k }))
   return { keys: [...role, ...device].map((k) => toInfo(k, now)) }
 }
 
@@ -215,10 +220,10 @@ async function findKey(ctx: AppContext, kidOrKey: string): Promise<FoundKey> {
   }
   for (const kind of kinds) {
     if (kind === 'role') {
-      const record = await roleKeys(ctx).findRoleKeyByKid(kid)
+      const record = await roleKeys(ctx).findByKid(kid)
       if (record) return { kind, kid, record }
     } else {
-      const record = await deviceKeys(ctx).findDeviceKeyByKid(kid)
+      const record = await deviceKeys(ctx).findByKid(kid)
       if (record) return { kind, kid, record }
     }
   }
@@ -229,11 +234,10 @@ async function findKey(ctx: AppContext, kidOrKey: string): Promise<FoundKey> {
 export async function revokeKey(ctx: AppContext, kidOrKey: string): Promise<RevokedKey> {
   const found = await findKey(ctx, kidOrKey)
   const now = ctx.clock.now()
-  const store = found.kind === 'device' ? deviceKeys(ctx) : roleKeys(ctx)
-  const changed = await store.revokeKey(found.kind, found.kid, now)
+  const changed = await (found.kind === 'device' ? deviceKeys(ctx) : roleKeys(ctx)).revoke(found.kid, now)
   const revokedAt = changed ? now : found.record.revokedAt
   const target = auditTarget(found.kind === 'device' ? { kind: 'device', kid: found.kid, deviceUuid: found.record.deviceUuid } : { kind: 'role', kid: found.kid, role: found.record.role })
-  await roleKeys(ctx).recordSecurityEvent({ eventType: 'key.revoke', outcome: 'success', actorType: 'cli', at: now, ...target, details: { ...target.details, changed } })
+  await securityAudit(ctx).record({ eventType: 'key.revoke', outcome: 'success', actorType: 'cli', at: now, ...target, details: { ...target.details, changed } })
   ctx.logger.info({ kid: found.kid, kind: found.kind, changed }, 'key revoked')
   return {
     kid: found.kid,
@@ -269,9 +273,9 @@ export async function rotateKey(ctx: AppContext, kidOrKey: string, options: Rota
   const created = await issue(ctx, scope, old.name, lifetime === null ? null : now + lifetime, now)
   const graceEnd = now + Math.round(options.graceSeconds * 1000)
   const oldExpiresAt = old.expiresAt === null ? graceEnd : Math.min(old.expiresAt, graceEnd)
-  await (found.kind === 'device' ? deviceKeys(ctx) : roleKeys(ctx)).setExpiry(found.kind, found.kid, oldExpiresAt)
+  await (found.kind === 'device' ? deviceKeys(ctx) : roleKeys(ctx)).setExpiry(found.kid, oldExpiresAt)
   const target = auditTarget(created)
-  await roleKeys(ctx).recordSecurityEvent({
+  await securityAudit(ctx).record({
     eventType: 'key.rotate',
     outcome: 'success',
     actorType: 'cli',

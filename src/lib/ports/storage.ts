@@ -1,9 +1,11 @@
+import type { DeviceKeyStore } from './device-key-store.js'
 import type { IdempotencyStore } from './idempotency-store.js'
 import type { IngestStore } from './ingest-store.js'
 import type { JobRunStore } from './job-run-store.js'
-import type { KeyStore } from './key-store.js'
 import type { Migrator } from './migrator.js'
 import type { RegistryStore } from './registry-store.js'
+import type { RoleKeyStore } from './role-key-store.js'
+import type { SecurityAuditStore } from './security-audit-store.js'
 import type { StatusStore } from './status-store.js'
 import type { Engine } from './engine.js'
 
@@ -24,8 +26,12 @@ export interface Database {
   readonly status: StatusStore
   /** Operations tables (used on the universal store). */
   readonly idempotency: IdempotencyStore
-  /** Device keys and devices (IoT store); role keys and the security audit (universal store). */
-  readonly keys: KeyStore
+  /** Device keys and the devices' last connection (used on the IoT store). */
+  readonly deviceKeys: DeviceKeyStore
+  /** Role keys (used on the universal store). */
+  readonly roleKeys: RoleKeyStore
+  /** `security_audit_log`, append-only (used on the universal store). */
+  readonly securityAudit: SecurityAuditStore
   /** `job_runs` (universal store). */
   readonly jobRuns: JobRunStore
   /** Cheap liveness probe (`SELECT 1`). */

@@ -6,7 +6,7 @@ import { loadConfig } from '../../../src/lib/config/index.js'
 import { createLogger } from '../../../src/lib/log/index.js'
 import type { Clock } from '../../../src/lib/ports/clock.js'
 import { type DeadLetterEntry, type DeadLetterInput, type DeadLetterQueue, type DlqFilter, DlqFullError, type DlqStats, type ReplayableReading } from '../../../src/lib/ports/dead-letter-queue.js'
-import type { SecurityEvent } from '../../../src/lib/ports/key-store.js'
+import type { SecurityEvent } from '../../../src/lib/ports/security-audit-store.js'
 
 export const T0 = Date.parse('2026-11-26T12:00:00.000Z')
 
@@ -119,11 +119,11 @@ export interface FakeContext {
 export function fakeContext(clock = new FakeClock()): FakeContext {
   const jobRuns = new FakeJobRuns()
   const events: SecurityEvent[] = []
-  const recordSecurityEvent = (e: SecurityEvent): Promise<void> => {
+  const record = (e: SecurityEvent): Promise<void> => {
     events.push(e)
     return Promise.resolve()
   }
-  const universal = { engine: 'sqlite', jobRuns, keys: { recordSecurityEvent } }
+  const universal = { engine: 'sqlite', jobRuns, securityAudit: { record } }
   const { config } = loadConfig({ env: { LOG_LEVEL: 'silent' } })
   const ctx = { config, logger: createLogger({ level: 'silent' }), clock, iot: universal, universal, databases: [], close: () => Promise.resolve() } as unknown as AppContext
   return { ctx, clock, jobRuns, events }

@@ -6,7 +6,7 @@ import { beforeEach, describe, expect, it, vi } from 'vitest'
 import { AUDIT_EVENTS_PER_SECOND, AUTH_CACHE_TTL_MS, AUTH_NEGATIVE_TTL_MS, type AuthResult, createAuthenticator, LAST_USED_WRITE_INTERVAL_MS } from '../../../src/lib/app/authenticate.js'
 import { generateKey, sha256Hex } from '../../../src/lib/app/keys.js'
 import { formatKey, type Role } from '../../../src/lib/domain/keys.js'
-import { FakeKeyStore } from './fake-key-store.js'
+import { FakeDeviceKeyStore, FakeRoleKeyStore, FakeSecurityAudit } from './fake-key-store.js'
 
 vi.mock('node:crypto', async (importOriginal) => {
   const actual = await importOriginal<typeof Crypto>()
@@ -27,28 +27,30 @@ interface Setup {
 function setup(opts: Setup = {}) {
   let t = 1_700_000_000_000
   const clock = { now: () => t }
-  const iot = new FakeKeyStore()
-  const universal = new FakeKeyStore()
-  iot.addDevice(DEVICE)
-  iot.addDevice(OTHER)
+  const deviceKeys = new FakeDeviceKeyStore()
+  const roleKeys = new FakeRoleKeyStore()
+  const audit = new FakeSecurityAudit()
+  deviceKeys.addDevice(DEVICE)
+  deviceKeys.addDevice(OTHER)
   const auth = createAuthenticator({
     config: { auth: { ingestApiKey: 'ingestApiKey' in opts ? opts.ingestApiKey : GLOBAL, allowUnauthenticated: opts.allowUnauthenticated ?? false, legacyApiKeyAllowed: opts.legacyApiKeyAllowed ?? false } },
-    iotKeys: iot,
-    universalKeys: universal,
+    deviceKeys,
+    roleKeys,
+    securityAudit: audit,
     clock,
     logger: silent,
   })
   const deviceKey = async (uuid = DEVICE, expiresAt: number | null = null) => {
     const g = generateKey('device')
-    await iot.createDeviceKey({ deviceUuid: uuid, kid: g.kid, hash: g.hash, name: null, expiresAt, createdAt: t })
+    await deviceKeys.create({ deviceUuid: uuid, kid: g.kid, hash: g.hash, name: null, expiresAt, createdAt: t })
     return g
   }
   const roleKey = async (role: Role, expiresAt: number | null = null) => {
     const g = generateKey('role')
-    await universal.createRoleKey({ kid: g.kid, hash: g.hash, prefix: g.key.slice(0, 8), name: null, role, allowedSourceId: role === 'source_writer' ? 'ward-3' : null, allowedDomains: role === 'source_writer' ? ['health'] : [], expiresAt, createdAt: t, createdBy: 'test' })
+    await roleKeys.create({ kid: g.kid, hash: g.hash, prefix: g.key.slice(0, 8), name: null, role, allowedSourceId: role === 'source_writer' ? 'ward-3' : null, allowedDomains: role === 'source_writer' ? ['health'] : [], expiresAt, createdAt: t, createdBy: 'test' })
     return g
   }
-  return { auth, iot, universal, deviceKey, roleKey, advance: (ms: number) => (t += ms), now: () => t }
+  return { auth, deviceKeys, roleKeys, audit, deviceKey, roleKey, advance: (ms: number) => (t += ms), now: () => t }
 }
 
 const flip = (key: string, i: number) => key.slice(0, i) + (key[i] === 'A' ? 'B' : 'A') + key.slice(i + 1)
@@ -63,9 +65,9 @@ describe('authenticateDevice', () => {
 
   it('accepts a legacy (unprefixed) device key by its SHA-256', async () => {
     const s = setup()
-    s.iot.addLegacyDeviceKey(DEVICE, sha256Hex('legacy-key-from-the-backend'))
+    s.deviceKeys.addLegacyKey(DEVICE, sha256Hex('legacy-key-from-the-backend'))
     expect(await s.auth.authenticateDevice({ deviceUuid: DEVICE, deviceKey: 'legacy-key-from-the-backend' })).toMatchObject({ ok: true, principal: { type: 'device', kid: null } })
-    expect(s.iot.calls['findDeviceKeyByHash']).toBe(1)
+    expect(s.deviceKeys.calls['findByHash']).toBe(1)
     expect(await s.auth.authenticateDevice({ deviceUuid: OTHER, deviceKey: 'legacy-key-from-the-backend' })).toEqual({ ok: false, reason: 'invalid', code: 'DEVICE_MISMATCH' })
   })
 
@@ -73,15 +75,15 @@ describe('authenticateDevice', () => {
     const s = setup({ legacyApiKeyAllowed: false })
     const good = await s.deviceKey()
     const revoked = await s.deviceKey()
-    await s.iot.revokeKey('device', revoked.kid, s.now())
+    await s.deviceKeys.revoke(revoked.kid, s.now())
     const expired = await s.deviceKey(DEVICE, s.now() - 1)
     const inactive = await s.deviceKey()
-    const row = s.iot.deviceKeys.find((k) => k.kid === inactive.kid)
+    const row = s.deviceKeys.keys.find((k) => k.kid === inactive.kid)
     if (row) row.isActive = false
     const deletedUuid = '99999999-2222-4333-8444-555555555555'
-    s.iot.addDevice(deletedUuid)
+    s.deviceKeys.addDevice(deletedUuid)
     const onDeleted = await s.deviceKey(deletedUuid)
-    const dev = s.iot.devices.get(deletedUuid)
+    const dev = s.deviceKeys.devices.get(deletedUuid)
     if (dev) dev.deleted = true
     const role = await s.roleKey('admin')
     const cases: Array<[string, Parameters<typeof s.auth.authenticateDevice>[0]]> = [
@@ -113,7 +115,7 @@ describe('authenticateDevice', () => {
     for (let i = 5; i < k.key.length; i += 7) await s.auth.authenticateDevice({ deviceUuid: DEVICE, deviceKey: flip(k.key, i) })
     await s.auth.authenticateDevice({ deviceUuid: DEVICE, deviceKey: generateKey('role').key })
     await s.auth.authenticateDevice({ deviceUuid: DEVICE, deviceKey: 'x'.repeat(5000) })
-    expect(s.iot.lookups()).toBe(0)
+    expect(s.deviceKeys.lookups()).toBe(0)
   })
 
   it('X-API-Key stands in only with LEGACY_API_KEY_ALLOWED and the right global key', async () => {
@@ -133,7 +135,7 @@ describe('authenticateDevice', () => {
   it('a database outage propagates (503 upstream), never a 401', async () => {
     const s = setup()
     const k = await s.deviceKey()
-    s.iot.failLookups = new Error('connection refused')
+    s.deviceKeys.failLookups = new Error('connection refused')
     await expect(s.auth.authenticateDevice({ deviceUuid: DEVICE, deviceKey: k.key })).rejects.toThrow('connection refused')
   })
 })
@@ -144,13 +146,13 @@ describe('cache, revocation latency and negative cache', () => {
     const k = await s.deviceKey()
     const ok = () => s.auth.authenticateDevice({ deviceUuid: DEVICE, deviceKey: k.key })
     expect((await ok()).ok).toBe(true)
-    await s.iot.revokeKey('device', k.kid, s.now())
+    await s.deviceKeys.revoke(k.kid, s.now())
     s.advance(AUTH_CACHE_TTL_MS - 1)
     expect((await ok()).ok).toBe(true)
-    expect(s.iot.lookups()).toBe(1)
+    expect(s.deviceKeys.lookups()).toBe(1)
     s.advance(1)
     expect(await ok()).toEqual({ ok: false, reason: 'invalid', code: 'KEY_REVOKED' })
-    expect(s.iot.lookups()).toBe(2)
+    expect(s.deviceKeys.lookups()).toBe(2)
   })
 
   it('an expiry takes effect exactly on time even for a cached key (rotation grace)', async () => {
@@ -159,17 +161,17 @@ describe('cache, revocation latency and negative cache', () => {
     expect((await s.auth.authenticateDevice({ deviceUuid: DEVICE, deviceKey: k.key })).ok).toBe(true)
     s.advance(10_000)
     expect(await s.auth.authenticateDevice({ deviceUuid: DEVICE, deviceKey: k.key })).toMatchObject({ ok: false, code: 'KEY_EXPIRED' })
-    expect(s.iot.lookups()).toBe(1)
+    expect(s.deviceKeys.lookups()).toBe(1)
   })
 
   it(`an unknown key is remembered for ${AUTH_NEGATIVE_TTL_MS} ms, then looked up again`, async () => {
     const s = setup()
     const unknown = generateKey('device').key
     for (let i = 0; i < 5; i++) await s.auth.authenticateDevice({ deviceUuid: DEVICE, deviceKey: unknown })
-    expect(s.iot.lookups()).toBe(1)
+    expect(s.deviceKeys.lookups()).toBe(1)
     s.advance(AUTH_NEGATIVE_TTL_MS)
     await s.auth.authenticateDevice({ deviceUuid: DEVICE, deviceKey: unknown })
-    expect(s.iot.lookups()).toBe(2)
+    expect(s.deviceKeys.lookups()).toBe(2)
   })
 
   it('concurrent requests with the same uncached key share one lookup', async () => {
@@ -177,7 +179,7 @@ describe('cache, revocation latency and negative cache', () => {
     const k = await s.deviceKey()
     const rs = await Promise.all(Array.from({ length: 20 }, () => s.auth.authenticateDevice({ deviceUuid: DEVICE, deviceKey: k.key })))
     expect(rs.every((r) => r.ok)).toBe(true)
-    expect(s.iot.lookups()).toBe(1)
+    expect(s.deviceKeys.lookups()).toBe(1)
   })
 
   it('a key valid for one device stays refused for another even when cached', async () => {
@@ -197,20 +199,20 @@ describe('last_used_at and last_connection', () => {
       s.advance(5_000)
     }
     await s.auth.drain()
-    expect(s.iot.calls['touchKeys:device']).toBe(1)
-    expect(s.iot.calls['touchDevice']).toBe(1)
-    expect(s.iot.devices.get(DEVICE)).toMatchObject({ status: 'online' })
+    expect(s.deviceKeys.calls['markUsed']).toBe(1)
+    expect(s.deviceKeys.calls['touchDevice']).toBe(1)
+    expect(s.deviceKeys.devices.get(DEVICE)).toMatchObject({ status: 'online' })
     s.advance(LAST_USED_WRITE_INTERVAL_MS)
     await s.auth.authenticateDevice({ deviceUuid: DEVICE, deviceKey: k.key })
     await s.auth.drain()
-    expect(s.iot.calls['touchKeys:device']).toBe(2)
-    expect(s.iot.calls['touchDevice']).toBe(2)
+    expect(s.deviceKeys.calls['markUsed']).toBe(2)
+    expect(s.deviceKeys.calls['touchDevice']).toBe(2)
   })
 
   it('never block the request (a hanging write does not delay the answer)', async () => {
     const s = setup()
     const k = await s.deviceKey()
-    s.iot.hangTouches = true
+    s.deviceKeys.hangTouches = true
     const r = await Promise.race([s.auth.authenticateDevice({ deviceUuid: DEVICE, deviceKey: k.key }), new Promise((resolve) => setTimeout(() => resolve('timeout'), 500))])
     expect(r).toMatchObject({ ok: true })
   })
@@ -218,7 +220,7 @@ describe('last_used_at and last_connection', () => {
   it('a failing write is only logged', async () => {
     const s = setup()
     const k = await s.deviceKey()
-    s.iot.touchDevice = () => Promise.reject(new Error('disk full'))
+    s.deviceKeys.touchDevice = () => Promise.reject(new Error('disk full'))
     expect((await s.auth.authenticateDevice({ deviceUuid: DEVICE, deviceKey: k.key })).ok).toBe(true)
     await s.auth.drain()
   })
@@ -282,7 +284,7 @@ describe('authenticateGlobal', () => {
     const dk = await s.deviceKey()
     expect(await s.auth.authenticateGlobal({ apiKey: dk.key })).toEqual({ ok: false, reason: 'invalid', code: 'WRONG_KEY_KIND' })
     const revoked = await s.roleKey('admin')
-    await s.universal.revokeKey('role', revoked.kid, s.now())
+    await s.roleKeys.revoke(revoked.kid, s.now())
     expect(await s.auth.authenticateGlobal({ apiKey: revoked.key })).toEqual({ ok: false, reason: 'invalid', code: 'KEY_REVOKED' })
     const expiring = await s.roleKey('admin', s.now() + 1000)
     expect((await s.auth.authenticateGlobal({ apiKey: expiring.key })).ok).toBe(true)
@@ -301,7 +303,7 @@ describe('authenticateRole and authorizeWrite', () => {
     expect(s.auth.authorizeWrite(r.principal, { sourceId: 'ward-3', domain: 'health' })).toEqual({ allowed: true })
     expect(s.auth.authorizeWrite(r.principal, { sourceId: 'ward-4', domain: 'health' })).toMatchObject({ allowed: false, detail: "Not authorized to write to source_id 'ward-4'" })
     await s.auth.drain()
-    expect(s.universal.events.at(-1)).toMatchObject({ eventType: 'source.ownership_denied', outcome: 'denied', actorKid: writer.kid, actorRole: 'source_writer', reasonCode: 'SOURCE_NOT_ALLOWED' })
+    expect(s.audit.events.at(-1)).toMatchObject({ eventType: 'source.ownership_denied', outcome: 'denied', actorKid: writer.kid, actorRole: 'source_writer', reasonCode: 'SOURCE_NOT_ALLOWED' })
     expect(await s.auth.authenticateRole({})).toEqual({ ok: false, reason: 'missing', code: 'MISSING_CREDENTIAL' })
     expect(await s.auth.authenticateRole({ apiKey: GLOBAL })).toEqual({ ok: false, reason: 'invalid', code: 'INVALID_API_KEY' })
   })
@@ -311,7 +313,7 @@ describe('authenticateRole and authorizeWrite', () => {
     const k = await s.roleKey('read_only')
     for (let i = 0; i < 5; i++) await s.auth.authenticateRole({ apiKey: k.key })
     await s.auth.drain()
-    expect(s.universal.calls['touchKeys:role']).toBe(1)
+    expect(s.roleKeys.calls['markUsed']).toBe(1)
   })
 })
 
@@ -324,13 +326,13 @@ describe('security audit of failures', () => {
     await s.auth.authenticateDevice({ deviceUuid: DEVICE, deviceKey: wrong, sourceIp: '10.1.2.3' })
     await s.auth.authenticateGlobal({ apiKey: 'not-the-global-key', sourceIp: '10.1.2.4' })
     await s.auth.drain()
-    expect(s.universal.events.map((e) => [e.eventType, e.outcome, e.reasonCode])).toEqual([
+    expect(s.audit.events.map((e) => [e.eventType, e.outcome, e.reasonCode])).toEqual([
       ['auth.failure', 'failure', 'DEVICE_MISMATCH'],
       ['auth.failure', 'failure', 'INVALID_API_KEY'],
       ['auth.failure', 'failure', 'INVALID_API_KEY'],
     ])
-    expect(s.universal.events[0]).toMatchObject({ actorType: 'device', actorKid: k.kid, sourceIp: '10.1.2.3', requestId: 'req-1', transport: 'http', targetType: 'device', targetId: OTHER })
-    const dump = JSON.stringify(s.universal.events)
+    expect(s.audit.events[0]).toMatchObject({ actorType: 'device', actorKid: k.kid, sourceIp: '10.1.2.3', requestId: 'req-1', transport: 'http', targetType: 'device', targetId: OTHER })
+    const dump = JSON.stringify(s.audit.events)
     for (const secret of [k.key, wrong, 'not-the-global-key', GLOBAL, k.hash]) expect(dump).not.toContain(secret)
   })
 
@@ -338,11 +340,11 @@ describe('security audit of failures', () => {
     const s = setup()
     for (let i = 0; i < 500; i++) await s.auth.authenticateGlobal({ apiKey: `bad-${i}` })
     await s.auth.drain()
-    expect(s.universal.events).toHaveLength(AUDIT_EVENTS_PER_SECOND)
+    expect(s.audit.events).toHaveLength(AUDIT_EVENTS_PER_SECOND)
     s.advance(1000)
     await s.auth.authenticateGlobal({ apiKey: 'one-more' })
     await s.auth.drain()
-    expect(s.universal.events.at(-2)).toMatchObject({ eventType: 'audit.suppressed', details: { dropped: 500 - AUDIT_EVENTS_PER_SECOND } })
+    expect(s.audit.events.at(-2)).toMatchObject({ eventType: 'audit.suppressed', details: { dropped: 500 - AUDIT_EVENTS_PER_SECOND } })
     expect(s.auth.stats().auditSuppressed).toBe(500 - AUDIT_EVENTS_PER_SECOND)
   })
 
@@ -352,7 +354,7 @@ describe('security audit of failures', () => {
     await s.auth.authenticateDevice({ deviceUuid: DEVICE, deviceKey: k.key })
     await s.auth.authenticateGlobal({ apiKey: GLOBAL })
     await s.auth.drain()
-    expect(s.universal.events).toEqual([])
+    expect(s.audit.events).toEqual([])
   })
 })
 
@@ -363,6 +365,6 @@ describe('authorizeWrite for principals without a role scope', () => {
       expect(s.auth.authorizeWrite(principal, { sourceId: 'ward-3', domain: 'health' })).toMatchObject({ allowed: false, code: 'SOURCE_NOT_ALLOWED' })
     }
     await s.auth.drain()
-    expect(s.universal.events.filter((e) => e.eventType === 'source.ownership_denied')).toHaveLength(3)
+    expect(s.audit.events.filter((e) => e.eventType === 'source.ownership_denied')).toHaveLength(3)
   })
 })

@@ -7,24 +7,33 @@ import { parseKey } from '../../../src/lib/domain/keys.js'
 import { NotFoundError, UsageError } from '../../../src/lib/errors/index.js'
 import { createLogger } from '../../../src/lib/log/index.js'
 import type { Database } from '../../../src/lib/ports/storage.js'
-import { FakeKeyStore } from './fake-key-store.js'
+import { FakeDeviceKeyStore, FakeRoleKeyStore, FakeSecurityAudit } from './fake-key-store.js'
 
 const DEVICE = '3f0e8d5c-2b1a-4c1e-9a57-1d2f3e4a5b6c'
 
 function fakeContext() {
   let t = Date.parse('2030-01-01T00:00:00Z')
-  const iot = new FakeKeyStore()
-  const universal = new FakeKeyStore()
-  iot.addDevice(DEVICE)
-  const db = (keys: FakeKeyStore) => ({ engine: 'sqlite', keys }) as unknown as Database
+  // Two Databases with stores of their own: a device key written to the universal store, or a role
+  // key or audit row written to the IoT store, lands in a fake no assertion below reads.
+  const stores = () => ({ deviceKeys: new FakeDeviceKeyStore(), roleKeys: new FakeRoleKeyStore(), securityAudit: new FakeSecurityAudit() })
+  const iot = stores()
+  const universal = stores()
+  iot.deviceKeys.addDevice(DEVICE)
+  universal.deviceKeys.addDevice(DEVICE)
+  const db = (s: ReturnType<typeof stores>) => ({ engine: 'sqlite', ...s }) as unknown as Database
   const ctx = {
     logger: createLogger({ level: 'silent' }),
-    clock: { now: () => t, sleep: async () => undefined },
+    clock: { now: () => t, sleep: () => Promise.resolve() },
     iot: db(iot),
     universal: db(universal),
   } as unknown as AppContext
-  const auth = createAuthenticator({ config: { auth: { ingestApiKey: undefined, allowUnauthenticated: false, legacyApiKeyAllowed: false } }, iotKeys: iot, universalKeys: universal, clock: ctx.clock, logger: ctx.logger })
-  return { ctx, iot, universal, auth, advance: (ms: number) => (t += ms), now: () => t }
+  const deviceKeys = iot.deviceKeys
+  const roleKeys = universal.roleKeys
+  const audit = universal.securityAudit
+  const auth = createAuthenticator({ config: { auth: { ingestApiKey: undefined, allowUnauthenticated: false, legacyApiKeyAllowed: false } }, deviceKeys, roleKeys, securityAudit: audit, clock: ctx.clock, logger: ctx.logger })
+  /** What went to the store that does not hold it. */
+  const misplaced = () => [...universal.deviceKeys.keys, ...iot.roleKeys.keys, ...iot.securityAudit.events]
+  return { ctx, deviceKeys, roleKeys, audit, misplaced, auth, advance: (ms: number) => (t += ms), now: () => t }
 }
 
 describe('createKey', () => {
@@ -33,10 +42,11 @@ describe('createKey', () => {
     const k = await createKey(f.ctx, { device: DEVICE.toUpperCase(), name: 'boiler', expiresIn: 3600 })
     expect(k).toMatchObject({ kind: 'device', deviceUuid: DEVICE, name: 'boiler', createdAt: '2030-01-01T00:00:00.000Z', expiresAt: '2030-01-01T01:00:00.000Z' })
     expect(parseKey(k.key)).toEqual({ kind: 'device', kid: k.kid, valid: true })
-    expect(f.iot.deviceKeys).toHaveLength(1)
-    expect(f.iot.deviceKeys[0]?.hash).toBe(sha256Hex(k.key))
-    expect(JSON.stringify([f.iot.deviceKeys, f.universal.events])).not.toContain(k.key)
-    expect(f.universal.events).toEqual([expect.objectContaining({ eventType: 'key.create', outcome: 'success', actorType: 'cli', targetType: 'device_key', targetId: k.kid })])
+    expect(f.deviceKeys.keys).toHaveLength(1)
+    expect(f.deviceKeys.keys[0]?.hash).toBe(sha256Hex(k.key))
+    expect(JSON.stringify([f.deviceKeys.keys, f.audit.events])).not.toContain(k.key)
+    expect(f.audit.events).toEqual([expect.objectContaining({ eventType: 'key.create', outcome: 'success', actorType: 'cli', targetType: 'device_key', targetId: k.kid })])
+    expect(f.misplaced()).toEqual([])
     expect((await f.auth.authenticateDevice({ deviceUuid: DEVICE, deviceKey: k.key })).ok).toBe(true)
   })
 
@@ -44,8 +54,9 @@ describe('createKey', () => {
     const f = fakeContext()
     const k = await createKey(f.ctx, { role: 'source_writer', sourceId: 'ward-3', domains: ['health'] })
     expect(k).toMatchObject({ kind: 'role', role: 'source_writer', allowedSourceId: 'ward-3', allowedDomains: ['health'], expiresAt: null })
-    expect(f.universal.roleKeys[0]).toMatchObject({ kid: k.kid, prefix: k.key.slice(0, 8), role: 'source_writer', hash: sha256Hex(k.key) })
-    expect(f.iot.deviceKeys).toHaveLength(0)
+    expect(f.roleKeys.keys[0]).toMatchObject({ kid: k.kid, prefix: k.key.slice(0, 8), role: 'source_writer', hash: sha256Hex(k.key) })
+    expect(f.deviceKeys.keys).toHaveLength(0)
+    expect(f.misplaced()).toEqual([])
   })
 
   it('refuses bad requests with a UsageError listing every problem, before touching a store', async () => {
@@ -54,13 +65,13 @@ describe('createKey', () => {
     expect(err).toBeInstanceOf(UsageError)
     expect((err as UsageError).exitCode).toBe(2)
     expect((err as UsageError).problems.length).toBeGreaterThanOrEqual(3)
-    expect(f.universal.calls['createRoleKey']).toBeUndefined()
+    expect(f.roleKeys.calls['create']).toBeUndefined()
   })
 
   it('an unknown device is NotFound', async () => {
     const f = fakeContext()
     await expect(createKey(f.ctx, { device: '11111111-2222-4333-8444-555555555555' })).rejects.toBeInstanceOf(NotFoundError)
-    expect(f.universal.events).toEqual([])
+    expect(f.audit.events).toEqual([])
   })
 })
 
@@ -84,7 +95,7 @@ describe('listKeys, revokeKey', () => {
     const k = await createKey(f.ctx, { device: DEVICE })
     expect(await revokeKey(f.ctx, k.kid)).toEqual({ kid: k.kid, kind: 'device', changed: true, revokedAt: '2030-01-01T00:00:00.000Z', effectiveEverywhereAt: '2030-01-01T00:00:30.000Z', authCacheSeconds: 30 })
     expect(await revokeKey(f.ctx, k.key)).toMatchObject({ kid: k.kid, changed: false })
-    expect(f.universal.events.map((e) => e.eventType)).toEqual(['key.create', 'key.revoke', 'key.revoke'])
+    expect(f.audit.events.map((e) => e.eventType)).toEqual(['key.create', 'key.revoke', 'key.revoke'])
     f.advance(AUTH_CACHE_TTL_MS)
     expect(await f.auth.authenticateDevice({ deviceUuid: DEVICE, deviceKey: k.key })).toMatchObject({ ok: false, code: 'KEY_REVOKED' })
   })
@@ -113,7 +124,7 @@ describe('rotateKey (S06: the old key works until the grace ends, then 401)', ()
     f.advance(1)
     expect(await use(old.key)).toMatchObject({ ok: false, code: 'KEY_EXPIRED' })
     expect((await use(rotated.key)).ok).toBe(true)
-    expect(f.universal.events.find((e) => e.eventType === 'key.rotate')).toMatchObject({ targetId: old.kid, details: expect.objectContaining({ new_kid: rotated.kid, grace_seconds: 60 }) })
+    expect(f.audit.events.find((e) => e.eventType === 'key.rotate')).toMatchObject({ targetId: old.kid, details: expect.objectContaining({ new_kid: rotated.kid, grace_seconds: 60 }) as unknown })
   })
 
   it("a role key keeps its scope; the new key keeps the old one's lifetime; the grace never extends an expiry", async () => {
