@@ -1,4 +1,6 @@
+import { execFile } from 'node:child_process'
 import { join } from 'node:path'
+import { promisify } from 'node:util'
 
 import Database from 'better-sqlite3'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -7,9 +9,11 @@ import { AUTH_CACHE_TTL_MS } from '../../src/lib/app/authenticate.js'
 import { IngestService } from '../../src/lib/app/ingest/ingest-service.js'
 import { createKey, revokeKey } from '../../src/lib/app/keys.js'
 import { createMetrics } from '../../src/lib/app/metrics.js'
+import { buildApp } from '../../src/lib/http/app.js'
 import { DEMO_DEVICE, DEMO_SENSOR, engineList, type Harness, packet, startHarness } from '../helpers/http-harness.js'
 
 const engines = await engineList()
+const execFileAsync = promisify(execFile)
 
 interface PacketReply {
   inserted: number
@@ -337,5 +341,156 @@ describe('limits on sqlite', () => {
       blocker.close()
       await h.close()
     }
+  })
+})
+
+describe('legacy wire and operability on sqlite', () => {
+  let h: Harness
+  const global = { 'x-api-key': 'test-global-key' }
+  const json = { 'content-type': 'application/json' }
+  beforeAll(async () => {
+    h = await startHarness('sqlite')
+  })
+  afterAll(async () => {
+    await h.close()
+  })
+
+  it('a wrong method is 405 Method Not Allowed with Allow; an unknown path stays 404', async () => {
+    for (const [method, url, allow] of [
+      ['POST', '/health', /^GET\b/],
+      ['GET', '/ingest/packets', /^POST$/],
+      ['PUT', '/ingest/readings/bulk', /^POST$/],
+      ['DELETE', '/sensors/12/status', /^GET\b/],
+      ['POST', '/api/ingestion/diagnostics?sensor_id=1', /^GET\b/],
+    ] as const) {
+      const r = await h.app.inject({ method, url })
+      expect(r.statusCode, `${method} ${url}`).toBe(405)
+      expect(r.json()).toEqual({ detail: 'Method Not Allowed' })
+      expect(r.headers['allow']).toMatch(allow)
+    }
+    for (const [method, url] of [['GET', '/nope'], ['POST', '/nope'], ['GET', '/sensors/1/status/x'], ['GET', '/ingest']] as const) {
+      const r = await h.app.inject({ method, url })
+      expect(r.statusCode, `${method} ${url}`).toBe(404)
+      expect(r.json()).toEqual({ detail: 'Not Found' })
+      expect(r.headers['allow']).toBeUndefined()
+    }
+  })
+
+  it('parameters are located where they were sent; a negative sensor id is just unknown', async () => {
+    const query = await h.app.inject({ url: '/api/ingestion/diagnostics?sensor_id=abc', headers: global })
+    expect(query.statusCode).toBe(422)
+    expect(query.json<Detail>().detail).toEqual([{ type: 'int_parsing', loc: ['query', 'sensor_id'], msg: 'Input should be a valid integer, unable to parse string as an integer', input: 'abc' }])
+    const path = await h.app.inject({ url: '/api/ingestion/diagnostics/abc', headers: global })
+    expect(path.json<Detail>().detail[0]?.loc).toEqual(['path', 'sensor_id'])
+    const negative = await h.app.inject({ url: '/sensors/-1/status', headers: global })
+    expect(negative.statusCode).toBe(200)
+    expect(negative.json()).toMatchObject({ sensor_id: -1, final_state: 'unknown', alert_active: null, warning_active: null, prediction_current: null })
+    // Beyond the safe integers it is refused (the original's SQL Server int overflowed: a 500).
+    const huge = await h.app.inject({ url: `/sensors/${'9'.repeat(30)}/status`, headers: global })
+    expect(huge.statusCode).toBe(422)
+  })
+
+  it('an empty JSON body is 422 missing at ["body"]', async () => {
+    for (const [url, headers] of [
+      ['/ingest/packets', { ...json, 'x-device-key': h.deviceKey }],
+      ['/ingest/readings', { ...json, ...global }],
+      ['/ingest/readings/bulk', { ...json, ...global }],
+      ['/ingest/readings', global],
+    ] as const) {
+      const r = await h.app.inject({ method: 'POST', url, headers, payload: '' })
+      expect(r.statusCode, url).toBe(422)
+      expect(r.json<Detail>().detail, url).toEqual([{ type: 'missing', loc: ['body'], msg: 'Field required', input: null }])
+    }
+    // Whitespace is not empty: it is a JSON decode error, as in the original.
+    const blank = await h.app.inject({ method: 'POST', url: '/ingest/readings', headers: { ...json, ...global }, payload: ' ' })
+    expect(blank.json<Detail>().detail[0]?.type).toBe('json_invalid')
+  })
+
+  it('a date-only timestamp is midnight UTC', async () => {
+    const sensorId = Number((await h.sql('SELECT id FROM sensors'))[0]?.['id'])
+    const day = new Date(h.clock.now()).toISOString().slice(0, 10)
+    const r = await h.app.inject({ method: 'POST', url: '/ingest/readings', headers: { ...json, ...global }, payload: JSON.stringify({ sensor_id: sensorId, value: 21.25, timestamp: day }) })
+    expect(r.statusCode, r.body).toBe(200)
+    expect(r.json()).toMatchObject({ inserted: 1 })
+    const rows = await h.sql('SELECT device_timestamp FROM sensor_readings WHERE value = 21.25')
+    expect(rows).toHaveLength(1)
+    expect(Date.parse(`${String(rows[0]?.['device_timestamp']).replace(' ', 'T').replace(/(\d)$/, '$1Z')}`)).toBe(Date.parse(`${day}T00:00:00Z`))
+  })
+
+  it('/ingest/packets with only a wrong X-API-Key is 401 before the body is validated', async () => {
+    const send = (headers: Record<string, string>, payload: string) => h.app.inject({ method: 'POST', url: '/ingest/packets', headers: { ...json, ...headers }, payload })
+    for (const payload of ['{"device_uuid": "not-a-uuid", "readings": [{"value": true}]}', '[]', '{}', '']) {
+      const r = await send({ 'x-api-key': 'wrong' }, payload)
+      expect(r.statusCode, payload).toBe(401)
+      expect(r.json()).toEqual({ detail: 'Invalid API key' })
+    }
+    // The global key (LEGACY_API_KEY_ALLOWED) and a device key: the body is validated.
+    expect((await send(global, '{"device_uuid": "not-a-uuid"}')).statusCode).toBe(422)
+    expect((await send({ 'x-device-key': h.deviceKey }, '{"device_uuid": "not-a-uuid"}')).statusCode).toBe(422)
+    expect((await send({ 'x-device-key': 'wrong' }, '{"device_uuid": "not-a-uuid"}')).statusCode).toBe(422)
+  })
+
+  it('fields that are floats in the legacy answers keep their .0', async () => {
+    await h.reset()
+    const t0 = h.clock.now() / 1000 - 600
+    await h.app.inject({ method: 'POST', url: '/ingest/packets', headers: { ...json, 'x-device-key': h.deviceKey }, payload: JSON.stringify(packet({ values: Array.from({ length: 10 }, () => 25), start: t0 })) })
+    const hit = await h.app.inject({ method: 'POST', url: '/ingest/packets', headers: { ...json, 'x-device-key': h.deviceKey }, payload: JSON.stringify(packet({ values: [95], start: t0 + 10 })) })
+    // The fake clock stands on a whole second: ingested_ts is still a float.
+    expect(hit.body).toMatch(/"ingested_ts":\d+\.0,/)
+    const sensorId = Number((await h.sql('SELECT id FROM sensors'))[0]?.['id'])
+    const status = await h.app.inject({ url: `/sensors/${sensorId}/status`, headers: global })
+    expect(status.body).toContain('"triggered_value":95.0,')
+    expect(status.json()).toMatchObject({ alert_active: { triggered_value: 95 } })
+    const diag = await h.app.inject({ url: '/api/ingestion/diagnostics', headers: global })
+    expect(diag.headers['content-type']).toMatch(/^application\/json/)
+    expect(diag.body).toContain('"expected_interval_ms":1000.0,"tolerance_ms":100.0')
+    expect(diag.body).toMatch(/"uptime_seconds":\d+\.\d+,/)
+    const one = await h.app.inject({ url: `/api/ingestion/diagnostics/${sensorId}`, headers: global })
+    expect(one.body).toContain('"expected_interval_ms":1000.0')
+    const health = await h.app.inject({ url: '/api/ingestion/health', headers: global })
+    expect(health.body).toMatch(/"out_of_order_rate":0\.0[,}]/)
+    // Integers stay integers.
+    expect(diag.body).toMatch(/"total_readings":\d+,/)
+    expect(diag.body).toMatch(/"samples":\d+}/)
+    expect(status.body).toMatch(/"sensor_id":\d+,/)
+  })
+
+  it('a body over the limit gets a 413 the client can read (20 of 20 with fetch from another process)', async () => {
+    const url = await h.app.listen({ host: '127.0.0.1', port: 0 })
+    // The client runs in its own process, as a device would: in this one, the server could not close
+    // the socket while the client is still writing, and the race would never show.
+    const client = `
+      const body = '{"device_uuid":"${DEMO_DEVICE}","readings":[],"pad":"' + 'x'.repeat(12 * 1024 * 1024) + '"}'
+      const out = []
+      for (let i = 0; i < 20; i++) {
+        try {
+          const r = await fetch(process.argv[1] + '/ingest/packets', { method: 'POST', headers: { 'content-type': 'application/json', 'x-device-key': process.argv[2] }, body })
+          const text = await r.text()
+          out.push(r.status === 413 && text === '{"detail":"Request body too large"}' ? 413 : r.status + ' ' + text)
+        } catch (err) {
+          out.push(err.cause?.code ?? String(err))
+        }
+      }
+      console.log(JSON.stringify(out))
+    `
+    const { stdout } = await execFileAsync(process.execPath, ['--input-type=module', '-e', client, url, h.deviceKey], { maxBuffer: 1 << 20 })
+    expect(JSON.parse(stdout) as unknown[]).toEqual(Array.from({ length: 20 }, () => 413))
+    // The server still answers on a fresh connection.
+    expect((await fetch(`${url}/health`)).status).toBe(200)
+  })
+
+  it('starting the app prints no deprecation warning', async () => {
+    const warnings: string[] = []
+    const onWarning = (w: Error & { code?: string }) => warnings.push(`${w.code ?? w.name}: ${w.message}`)
+    process.on('warning', onWarning)
+    try {
+      const app = buildApp(h.rt)
+      await app.ready()
+      await app.close()
+      await new Promise((r) => setTimeout(r, 20))
+    } finally {
+      process.off('warning', onWarning)
+    }
+    expect(warnings).toEqual([])
   })
 })

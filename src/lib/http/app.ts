@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto'
 
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify'
 
 import { clientIp } from '../app/rate-limit/client-ip.js'
+import { trackAllowedMethods } from './allowed-methods.js'
 import { registerBodyParsers } from './body-parser.js'
 import { registerDocs } from './docs.js'
 import { sendError } from './error-handler.js'
@@ -27,7 +28,9 @@ export function buildApp(rt: HttpRuntime, state: { closing: boolean } = { closin
   const { config } = rt
   const app: FastifyInstance = Fastify({
     loggerInstance: rt.logger as unknown as FastifyBaseLogger,
-    disableRequestLogging: true,
+    // Request lines are not logged (errors are, by the error handler); passed through logController, the
+    // top-level disableRequestLogging option prints FSTDEP023 on every start.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.http.bodyLimitBytes,
     trustProxy: config.http.trustProxy,
     requestTimeout: 120_000,
@@ -44,8 +47,11 @@ export function buildApp(rt: HttpRuntime, state: { closing: boolean } = { closin
   registerBodyParsers(app, { maxJsonDepth: config.http.maxJsonDepth })
 
   app.setErrorHandler((err, req, reply) => sendError(rt, err, req, reply))
+  const allowedMethods = trackAllowedMethods(app)
   app.setNotFoundHandler((req, reply) => {
-    void reply.code(404).send({ detail: 'Not Found' })
+    const allowed = allowedMethods(req.url)
+    if (allowed.length > 0) void reply.code(405).header('Allow', allowed.join(', ')).send({ detail: 'Method Not Allowed' })
+    else void reply.code(404).send({ detail: 'Not Found' })
   })
 
   // While shutting down, every answer closes its connection: an idle keep-alive client must not hold

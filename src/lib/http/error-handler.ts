@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 
 import { AppError, BodyJsonError, BodyLengthError, BodyTooDeepError, BodyTooLargeError, InputValidationError, UnavailableError, UserError } from '../errors/index.js'
+import { discardRestOfBody } from './body-parser.js'
 import type { HttpRuntime } from './runtime.js'
 
 /** fastify's own body errors, as the coded errors the rest of the handler knows. */
@@ -39,6 +40,7 @@ export function sendError(rt: HttpRuntime, error: unknown, req: FastifyRequest, 
   if (err instanceof BodyJsonError) {
     return reply.code(422).send({ detail: [{ type: 'json_invalid', loc: ['body', err.position], msg: 'JSON decode error', input: {}, ctx: { error: err.reason } }] })
   }
+  if (err instanceof BodyTooLargeError) discardRestOfBody(req, reply)
   if (err instanceof BodyTooDeepError) return reply.code(422).send({ detail: [{ type: 'json_too_deep', loc: ['body'], msg: err.message, input: null }] })
   if (err instanceof UnavailableError || (err instanceof AppError && err.httpStatus === 503)) {
     rt.logger.warn({ reqId: req.id, code: err.code, err: err.message }, 'unavailable')

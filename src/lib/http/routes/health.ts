@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 
+import { LEGACY_FLOATS, useFloats } from '../float-json.js'
 import type { HttpRuntime } from '../runtime.js'
 
 /** Liveness, readiness and the legacy health routes (reference §1.3–§1.7, §1.13). No credential. */
@@ -17,7 +18,8 @@ export function registerHealthRoutes(app: FastifyInstance, rt: HttpRuntime): voi
     }
   })
 
-  app.get('/health/postgres', async () => {
+  app.get('/health/postgres', async (_req, reply) => {
+    useFloats(reply, LEGACY_FLOATS.postgresHealth)
     const pg = rt.databases.find((db) => db.engine === 'postgres')
     if (!pg) return { status: 'disabled', message: 'PostgreSQL not configured (POSTGRES_URL not set)' }
     const t0 = performance.now()

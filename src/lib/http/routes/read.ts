@@ -1,7 +1,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 
 import { sensorStatus } from '../../app/sensor-status.js'
+import { strictInt } from '../../domain/ingest/fields.js'
+import type { ParseIssue } from '../../domain/ingest/issues.js'
 import { ParamValidationError } from '../../errors/index.js'
+import { LEGACY_FLOATS, useFloats } from '../float-json.js'
 import { header, refuse } from '../route-helpers.js'
 import type { HttpRuntime } from '../runtime.js'
 
@@ -14,22 +17,28 @@ export function registerReadRoutes(app: FastifyInstance, rt: HttpRuntime): void 
     return false
   }
 
-  const sensorIdParam = (raw: string): number => {
-    if (!/^\d+$/.test(raw) || !Number.isSafeInteger(Number(raw))) {
-      throw new ParamValidationError('path', [{ path: ['sensor_id'], code: 'int_parsing', msg: 'Input should be a valid integer, unable to parse string as an integer', input: raw }])
-    }
-    return Number(raw)
+  // The legacy `int` parameter: any integer, negative ones included (they name no sensor: 200 unknown).
+  const sensorIdParam = (raw: string, location: 'path' | 'query'): number => {
+    const issues: ParseIssue[] = []
+    const id = strictInt(raw, ['sensor_id'], issues)
+    if (id === undefined) throw new ParamValidationError(location, issues)
+    return id
   }
 
   app.get<{ Params: { sensor_id: string } }>('/sensors/:sensor_id/status', async (req, reply) => {
     if (!(await guard(req, reply, '/sensors/{sensor_id}/status'))) return reply
-    return sensorStatus(rt.iot.status, sensorIdParam(req.params.sensor_id), { now: rt.clock.now(), staleAfterMs: rt.config.ingest.staleAfterSeconds * 1000 })
+    useFloats(reply, LEGACY_FLOATS.sensorStatus)
+    return sensorStatus(rt.iot.status, sensorIdParam(req.params.sensor_id, 'path'), { now: rt.clock.now(), staleAfterMs: rt.config.ingest.staleAfterSeconds * 1000 })
   })
 
-  const diagnostics = async (req: FastifyRequest<{ Params: { sensor_id?: string }; Querystring: { sensor_id?: string } }>, reply: FastifyReply) => {
+  const diagnostics = async (req: FastifyRequest<{ Params: { sensor_id?: string }; Querystring: { sensor_id?: string | string[] } }>, reply: FastifyReply) => {
     if (!(await guard(req, reply, '/api/ingestion/diagnostics'))) return reply
-    const raw = req.params.sensor_id ?? req.query.sensor_id
-    return rt.diagnostics.snapshot(raw === undefined ? undefined : sensorIdParam(raw))
+    useFloats(reply, LEGACY_FLOATS.diagnostics)
+    if (req.params.sensor_id !== undefined) return rt.diagnostics.snapshot(sensorIdParam(req.params.sensor_id, 'path'))
+    // A repeated query parameter counts once, the last one (as FastAPI reads a scalar parameter).
+    const query = req.query.sensor_id
+    const raw = Array.isArray(query) ? query[query.length - 1] : query
+    return rt.diagnostics.snapshot(raw === undefined ? undefined : sensorIdParam(raw, 'query'))
   }
   for (const base of ['/api/ingestion/diagnostics', '/diagnostics']) {
     app.get(base, diagnostics)
@@ -38,6 +47,7 @@ export function registerReadRoutes(app: FastifyInstance, rt: HttpRuntime): void 
 
   app.get('/api/ingestion/health', async (req, reply) => {
     if (!(await guard(req, reply, '/api/ingestion/health'))) return reply
+    useFloats(reply, LEGACY_FLOATS.ingestionHealth)
     return rt.diagnostics.health()
   })
 
