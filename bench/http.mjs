@@ -57,6 +57,7 @@ import {
   stealPct,
 } from './lib/common.mjs'
 import { summarizeProfile } from './lib/cpuprofile-summary.mjs'
+import { fmtDeltas, histogramDeltas, scrape } from './lib/prom.mjs'
 
 // The open-loop segment sends a fixed number of packets, but never for longer than this: a slow service
 // (a low measured rate) must not turn one round into minutes.
@@ -470,9 +471,12 @@ async function openSegment({ srv, keys, reset, verify, rps, open }) {
   const rate = (OPEN_FRACTION * rps) / PACKET // packets/s
   const packets = Math.min(open.packets, Math.max(1, Math.floor(rate * OPEN_MAX_S)))
   await reset()
+  const before = await scrape(srv.port)
   const meter = cpuMeter(srv.pid)
   const res = await loadRun({ type: 'run-open', port: srv.port, keys, from: open.from, to: open.from + packets, rate })
   const cpu = meter(res.cpuMs)
+  // Where the tail comes from: the server's own histograms over this segment (flush phases, queue wait, GC).
+  const tail = histogramDeltas(before, await scrape(srv.port))
   const v = await verify()
   const lat = res.latencies
   const expected = packets * PACKET
@@ -498,6 +502,7 @@ async function openSegment({ srv, keys, reset, verify, rps, open }) {
     failures: res.failures,
     failureCount: Object.values(res.failures).reduce((a, b) => a + b, 0),
     samples: res.samples,
+    tail,
   }
   out.exact = out.acked === expected && out.stored === out.acked && out.distinct === out.stored && out.hashOk && out.inserted === out.acked && !res.timedOut && res.gaveUp === 0
   return out
@@ -700,7 +705,10 @@ async function main() {
     round.pgRatio = round.pg.rps / round.copy.rps
     log(`  (b) HTTP -> PostgreSQL   ${fmtSeg(round.pg)}`)
     log(`      ratio (b)/(a) = ${round.pgRatio.toFixed(3)}×`)
-    if (round.pg.open) log(`      open loop            ${fmtOpen(round.pg.open)}`)
+    if (round.pg.open) {
+      log(`      open loop            ${fmtOpen(round.pg.open)}`)
+      for (const line of fmtDeltas(round.pg.open.tail)) log(`        ${line}`)
+    }
 
     // (c) HTTP -> SQLite, then the two plain loops
     const sqlitePath = join(sqliteDir, 'ingest.db')
@@ -819,6 +827,10 @@ async function main() {
       }),
       '',
       `(a0) is the same \\copy into \`${NOIDX}\` (LIKE sensor_readings, only the primary key on id): (a) runs at ${copyVsNoidx.toFixed(2)}× of it (median of rounds), so the production table's ${secondary.length} secondary indexes (${secondary.map((d) => `\`${d}\``).join(', ')}) are what sets (a)${noidxExtra ? ` (note: ${noidxExtra} constraint(s)/trigger(s) of sensor_readings are not on the scratch table either)` : ''}.`,
+      '',
+      'Open-loop tail breakdown (the server\'s own histograms over each open-loop segment; bucket bounds):',
+      '',
+      ...rounds.flatMap((r) => (r.pg.open ? [`- round ${r.r}: ${fmtDeltas(r.pg.open.tail).join('; ')}`] : [])),
       '',
       '**SQLite**: (c) `ingest serve` on the embedded database vs plain better-sqlite3 loops on a fresh copy of the same schema (WAL, synchronous=FULL). The gate is vs **plain-per-packet** (one durable transaction per packet); plain-bulk (10 000 rows per transaction) is the physical ceiling, for context.',
       '',

@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 
 /** Prometheus metrics of one process (served on /metrics). */
 export interface Metrics {
@@ -16,7 +16,12 @@ export interface Metrics {
   readonly dlqRefused: Counter
   readonly breakerState: Gauge<'store'>
   readonly alertPushes: Counter<'outcome'>
+  readonly flushPhaseSeconds: Histogram<'phase'>
+  readonly queueWaitSeconds: Histogram
 }
+
+/** Fine buckets from 0.25 ms to 1 s: the open-loop tail lives between 5 and 100 ms. */
+const LATENCY_BUCKETS = [0.00025, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1]
 
 export function createMetrics(): Metrics {
   const registry = new Registry()
@@ -34,7 +39,18 @@ export function createMetrics(): Metrics {
     deadLettered: new Counter({ name: 'ingest_dead_lettered_total', help: 'Items written to the dead-letter queue', labelNames: ['stage', 'error_class'], registers: [registry] }),
     dlqRefused: new Counter({ name: 'ingest_dlq_refused_total', help: 'Items the full dead-letter queue refused (never trimmed)', registers: [registry] }),
     breakerState: new Gauge({ name: 'ingest_breaker_state', help: 'Store circuit breaker: 0 closed, 1 half-open, 2 open', labelNames: ['store'], registers: [registry] }),
+    // Where a slow answer spends its time: waiting for a flush, then each part of the flush's transaction.
+    flushPhaseSeconds: new Histogram({ name: 'ingest_flush_phase_seconds', help: 'Duration of each part of a group-commit flush (lock: BEGIN + rule-state locks, rules, classify, write: insert + effects + state + COMMIT)', labelNames: ['phase'], buckets: LATENCY_BUCKETS, registers: [registry] }),
+    queueWaitSeconds: new Histogram({ name: 'ingest_queue_wait_seconds', help: 'Time a caller waited between submitting its items and the flush that took them', buckets: LATENCY_BUCKETS, registers: [registry] }),
     alertPushes: new Counter({ name: 'ingest_alert_push_total', help: 'Legacy pushes of opened alerts to BACKEND_URL (INTERNAL_API_KEY set): sent, failed, dropped', labelNames: ['outcome'], registers: [registry] }),
   }
   return m
+}
+
+/**
+ * Process metrics for a long-running command (serve, mqtt listen): prom-client's defaults, among them
+ * GC pause durations by kind and event-loop lag, which show whether a tail comes from this process.
+ */
+export function collectProcessMetrics(metrics: Metrics): void {
+  collectDefaultMetrics({ register: metrics.registry, gcDurationBuckets: LATENCY_BUCKETS, eventLoopMonitoringPrecision: 10 })
 }

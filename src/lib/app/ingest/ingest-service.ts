@@ -12,7 +12,7 @@ import type { Metrics } from '../metrics.js'
 import type { CircuitBreaker } from '../resilience/circuit-breaker.js'
 import { createMemoryDedupFilter } from '../resilience/memory-dedup.js'
 import { createStoreBreaker } from '../resilience/store-breaker.js'
-import { flushReadings, type FlushResult } from './flush.js'
+import { type FlushOptions, flushReadings, type FlushResult } from './flush.js'
 import { buildDedupKey, filterKeyOf, type ItemOutcome, type ReadingItem, type Receipt, type Transport } from './items.js'
 import { createDeliveryCounters, createResilientFlush, type DeliveryCounters, FailedOutcome } from './resilient-flush.js'
 import { RulesCache } from './rules-cache.js'
@@ -173,7 +173,7 @@ export class IngestService {
     this.dedup = deps.dedup ?? createMemoryDedupFilter({ ttlMs: config.dedup.ttlSeconds * 1000, clock })
     this.breaker = deps.breaker ?? createStoreBreaker({ store: 'iot', config, clock, logger: deps.logger, metrics, onClosed: () => deps.onBreakerClosed?.() })
     this.rulesCache = new RulesCache(clock, 5_000)
-    const flushOptions = { staleAfterMs: config.ingest.staleAfterSeconds * 1000, rulesCache: this.rulesCache }
+    const flushOptions: FlushOptions = { staleAfterMs: config.ingest.staleAfterSeconds * 1000, rulesCache: this.rulesCache, observePhase: (phase, seconds) => metrics.flushPhaseSeconds.observe({ phase }, seconds) }
     const flush = createResilientFlush<ReadingItem>({
       config,
       clock,

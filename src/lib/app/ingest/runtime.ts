@@ -9,7 +9,7 @@ import type { Database } from '../../ports/storage.js'
 import type { AppContext } from '../context.js'
 import { createDiagnostics, type Diagnostics } from '../diagnostics.js'
 import { openDlq, type ReplayFn, replayThroughIngest } from '../dlq.js'
-import { createMetrics, type Metrics } from '../metrics.js'
+import { collectProcessMetrics, createMetrics, type Metrics } from '../metrics.js'
 import { AutoReplayer } from '../resilience/auto-replay.js'
 import type { CircuitBreaker } from '../resilience/circuit-breaker.js'
 import { createMemoryDedupFilter, layerDedupFilters } from '../resilience/memory-dedup.js'
@@ -67,6 +67,7 @@ export async function createIngestRuntime(ctx: AppContext, options: IngestRuntim
   const { config, logger, clock } = ctx
   const mode = options.mode ?? 'dead-letter'
   const metrics = createMetrics()
+  collectProcessMetrics(metrics)
   const diagnostics = createDiagnostics({ clock })
   const counters = createDeliveryCounters()
   // Released in reverse order by close().
