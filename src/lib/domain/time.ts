@@ -8,7 +8,8 @@
 
 /** Epoch ms rounded to the nearest microsecond (1796386296.7999997 s -> ...296800 ms, not .799). */
 export function roundToMicros(ms: number): number {
-  return Math.round(ms * 1000) / 1000
+  const r = Math.round(ms * 1000) / 1000
+  return r === 0 ? 0 : r // never -0
 }
 
 /** Epoch seconds (a device's float `sensor_ts`) as epoch ms rounded to the nearest microsecond. */

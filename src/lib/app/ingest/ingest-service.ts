@@ -1,5 +1,6 @@
 import type { Config } from '../../config/index.js'
 import { type GuardInput, guardReading, isSuspiciousZero } from '../../domain/rules/index.js'
+import type { IdReading, PacketInput } from '../../domain/ingest/readings.js'
 import { secondsToMs } from '../../domain/time.js'
 import { UnavailableError } from '../../errors/index.js'
 import type { Logger } from '../../log/index.js'
@@ -18,43 +19,7 @@ import { createDeliveryCounters, createResilientFlush, type DeliveryCounters, Fa
 import { RulesCache } from './rules-cache.js'
 import { SensorResolver } from './sensor-resolver.js'
 
-/** One reading of a device packet, already schema-valid (numbers finite or not, uuids normalised). */
-export interface PacketReading {
-  sensorUuid: string
-  value: number
-  /** Precise epoch seconds from the sensor, as sent. */
-  sensorTs: number | null
-  sequence: number | null
-  msgId?: string | null
-}
-
-export interface PacketInput {
-  deviceUuid: string
-  /** Packet-level device time, epoch ms. */
-  ts: number | null
-  readings: readonly PacketReading[]
-  transport: Transport
-  backfill?: boolean
-  alerts?: boolean
-}
-
-/** A reading addressed by internal sensor id (legacy endpoints, MQTT). */
-export interface IdReading {
-  sensorId: number
-  value: number
-  /** Device time, epoch ms. */
-  timestamp: number | null
-  /** The device time in epoch seconds as sent (for the legacy dedup key), when known. */
-  deviceTsSeconds?: number | null
-  sequence?: number | null
-  msgId?: string | null
-  /** A replay keeps the original dedup key and ingest time (so a stored item is found as a duplicate). */
-  dedupKey?: string | null
-  ingestTime?: number
-  transport?: string
-  backfill?: boolean
-  alerts?: boolean
-}
+export type { IdReading, PacketInput, PacketReading } from '../../domain/ingest/readings.js'
 
 export interface BatchReceipt {
   inserted: number

@@ -1,5 +1,7 @@
-/** The transports that feed the one ingest path. */
-export type Transport = 'http' | 'mqtt' | 'websocket' | 'csv' | 'replay'
+import type { IngestTransport } from '../../domain/ingest/readings.js'
+
+/** The transports that feed the one ingest path (the domain's list). */
+export type Transport = IngestTransport
 
 /** One reading on its way to a group-commit flush (resolved, guarded, keyed). Times are epoch ms. */
 export interface ReadingItem {

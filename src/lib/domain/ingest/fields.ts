@@ -1,3 +1,4 @@
+import { roundToMicros } from '../time.js'
 import { normaliseUuid } from '../uuid.js'
 import type { IssuePath, ParseIssue } from './issues.js'
 
@@ -82,12 +83,6 @@ export function idString(v: unknown, path: IssuePath, issues: ParseIssue[], maxL
     return undefined
   }
   return s
-}
-
-/** Epoch ms to the nearest microsecond (what the legacy service kept): 1796386296.7999997 s is ...296800 ms. */
-export function roundToMicros(ms: number): number {
-  const r = Math.round(ms * 1000) / 1000
-  return r === 0 ? 0 : r
 }
 
 const ISO_DATETIME = /^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?\s*(Z|[+-]\d{2}:?\d{2})?)?$/i
