@@ -167,7 +167,7 @@ describe('keys create, list, revoke, rotate through the CLI (embedded default)',
 describe('keys against PostgreSQL (DATABASE_URL)', async () => {
   const up = await postgresAvailable()
   let env: Record<string, string> = {}
-  let drop = async () => undefined as void
+  let drop = (): Promise<void> => Promise.resolve()
   const dir = tempDir()
   beforeAll(async () => {
     if (!up) return

@@ -17,8 +17,9 @@ class TestClock implements Clock {
   now(): number {
     return this.t
   }
-  async sleep(ms: number): Promise<void> {
+  sleep(ms: number): Promise<void> {
     this.t += ms
+    return Promise.resolve()
   }
 }
 
@@ -38,8 +39,9 @@ function localBackend(): Backend {
       dirs.push(dir)
       return openLocalDlq({ dataDir: dir.path, maxLen, clock })
     },
-    async cleanup() {
+    cleanup() {
       for (const d of dirs) d.remove()
+      return Promise.resolve()
     },
   }
 }

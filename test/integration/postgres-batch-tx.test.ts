@@ -104,7 +104,7 @@ describe.skipIf(!pgUp)('PostgreSQL protocol shortcuts (real server)', () => {
       const rows = Array.from({ length: 5000 }, (_, i) => `${i + 1}\tx\n`).join('')
       await expect(copy(client, rows)).rejects.toMatchObject({ code: '23505' })
       // The server ignored the rest of the data: the next statements on this connection work.
-      expect((await client.query('SELECT 41 + 1 AS v')).rows[0].v).toBe(42)
+      expect((await client.query<{ v: number }>('SELECT 41 + 1 AS v')).rows[0]?.v).toBe(42)
       await expect(copy(client, 'x\tnot a number\n')).rejects.toMatchObject({ code: '22P02' })
       await expect(copy(client, '1\tx\n', 'COPY missing_table FROM STDIN')).rejects.toMatchObject({ code: '42P01' })
       expect(await copy(client, '9001\tafter the failures\n')).toBe(1)

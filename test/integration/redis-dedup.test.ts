@@ -80,7 +80,7 @@ describe.skipIf(!redisUp)('Redis dedup pre-filter (real server)', () => {
     const t0 = performance.now()
     await filter.seen(['13:k'])
     expect(performance.now() - t0).toBeLessThan(100)
-    await eventually(async () => lazy.status === 'ready')
+    await eventually(() => Promise.resolve(lazy.status === 'ready'))
     expect(await filter.seen(['13:k'])).toEqual(new Set(['13:k']))
     filter.remember(['13:new'])
     await eventually(async () => (await admin.exists(`${PREFIX}dedup:msg:13:new`)) === 1)

@@ -35,7 +35,7 @@ describe.skipIf(!redisUp)('the redis DLQ on a real server', () => {
   let admin: RedisClient
   const opened: DeadLetterQueue[] = []
   let n = 0
-  const clock = { t: T0, now: () => clock.t, sleep: async (ms: number) => void (clock.t += ms) }
+  const clock = { t: T0, now: () => clock.t, sleep: (ms: number) => ((clock.t += ms), Promise.resolve()) }
 
   /** A DLQ on its own stream; `admin` sees it at PREFIX + stream. */
   async function open(maxLen = 1000, stream = `dlq:ingest:${n++}`): Promise<{ dlq: DeadLetterQueue; stream: string }> {
@@ -104,7 +104,15 @@ describe.skipIf(!redisUp)('the redis DLQ on a real server', () => {
   it('the capacity check is atomic across replicas: concurrent adds never pass maxLen', async () => {
     const a = await open(50, 'dlq:shared')
     const b = await open(50, 'dlq:shared')
-    const attempts = Array.from({ length: 100 }, (_, i) => (i % 2 === 0 ? a.dlq : b.dlq).add([input({ msgId: `r${i}` })]).then(() => 'ok' as const, (err: unknown) => (err instanceof DlqFullError ? ('full' as const) : Promise.reject(err))))
+    const attempts = Array.from({ length: 100 }, (_, i) =>
+      (i % 2 === 0 ? a.dlq : b.dlq).add([input({ msgId: `r${i}` })]).then(
+        () => 'ok' as const,
+        (err: unknown) => {
+          if (err instanceof DlqFullError) return 'full' as const
+          throw err
+        },
+      ),
+    )
     const results = await Promise.all(attempts)
     expect(results.filter((r) => r === 'ok')).toHaveLength(50)
     expect(results.filter((r) => r === 'full')).toHaveLength(50)

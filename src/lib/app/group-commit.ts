@@ -17,7 +17,7 @@ export interface GroupCommitOptions<I, O> {
    * whose keys an unfinished flush holds waits for the next one, so flushes do not queue behind each
    * other's row locks in the database (and a reading's later ones are never written before it).
    */
-  keyOf?(item: I): LockKey
+  keyOf?: (item: I) => LockKey
   /** Writes one batch in one transaction and returns one outcome per item, in order. */
   flush(items: I[]): Promise<O[]>
   /** Observes each flush (size, duration, error) for metrics. */

@@ -9,7 +9,7 @@ export const KEY_SHOWN_ONCE = 'Warning: this key is shown only once and cannot b
 
 /** A duration flag (`90s`, `30m`, `12h`, `30d`; a bare number is seconds) parsed to seconds. */
 export function durationFlag(options: { description: string }) {
-  return Flags.custom<number>({ description: options.description, helpValue: '<duration>', parse: async (input) => parseDuration(input) })()
+  return Flags.custom<number>({ description: options.description, helpValue: '<duration>', parse: parseDurationAsync })()
 }
 
 /** The same with a default (`--grace 1h`). */
@@ -17,10 +17,15 @@ export function durationFlagWithDefault(options: { description: string; default:
   return Flags.custom<number>({
     description: options.description,
     helpValue: '<duration>',
-    default: async () => parseDuration(options.default),
-    defaultHelp: async () => options.default,
-    parse: async (input) => parseDuration(input),
+    default: () => parseDurationAsync(options.default),
+    defaultHelp: () => Promise.resolve(options.default),
+    parse: parseDurationAsync,
   })()
+}
+
+/** oclif takes a promise: a bad duration rejects with the UsageError. */
+function parseDurationAsync(input: string): Promise<number> {
+  return new Promise((resolve) => resolve(parseDuration(input)))
 }
 
 function parseDuration(input: string): number {

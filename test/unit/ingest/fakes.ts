@@ -50,18 +50,20 @@ export class FakeIngestStore implements IngestStore {
   directoryQueries = 0
 
   readonly sensors: SensorDirectory = {
-    findByIds: async (ids) => {
+    findByIds: (ids) => {
       this.directoryQueries++
-      if (this.directoryFailure) throw this.directoryFailure
-      return ids.flatMap((id) => {
-        const s = this.known.get(id)
-        return s ? [s] : []
-      })
+      if (this.directoryFailure) return Promise.reject(this.directoryFailure)
+      return Promise.resolve(
+        ids.flatMap((id) => {
+          const s = this.known.get(id)
+          return s ? [s] : []
+        }),
+      )
     },
-    findByUuids: async (pairs) => {
+    findByUuids: (pairs) => {
       this.directoryQueries++
-      if (this.directoryFailure) throw this.directoryFailure
-      return [...this.known.values()].filter((s) => pairs.some((p) => p.deviceUuid === s.deviceUuid && p.sensorUuid === s.sensorUuid))
+      if (this.directoryFailure) return Promise.reject(this.directoryFailure)
+      return Promise.resolve([...this.known.values()].filter((s) => pairs.some((p) => p.deviceUuid === s.deviceUuid && p.sensorUuid === s.sensorUuid)))
     },
   }
 
@@ -86,31 +88,33 @@ export class FakeIngestStore implements IngestStore {
     const rows: ReadingRow[] = []
     const states = new Map<number, unknown>()
     const tx: IngestTx = {
-      lockSensors: async (ids) => new Map(ids.flatMap((id) => (this.states.has(id) ? [[id, this.states.get(id)] as const] : []))),
-      loadRules: async (ids) => {
+      lockSensors: (ids) => Promise.resolve(new Map(ids.flatMap((id) => (this.states.has(id) ? [[id, this.states.get(id)] as const] : [])))),
+      loadRules: (ids) => {
         const out = new Map<number, SensorRules>()
         for (const id of ids) {
           const s = this.known.get(id)
           if (s) out.set(id, this.rules(s))
         }
-        return out
+        return Promise.resolve(out)
       },
-      existingDedupKeys: async (pairs) => new Set(pairs.map((p) => `${p.sensorId}:${p.dedupKey}`).filter((k) => this.keys.has(k))),
-      write: async (flush) => {
-        const batch = flush.rows
-        this.attempts.push(batch.length)
-        const poison = batch.find((r) => this.poisonValues.has(r.value))
-        if (poison) this.poisonAttempts.push(batch.length)
-        // As an adapter maps the driver's check violation (SQLSTATE 23514).
-        if (poison) throw new PermanentStoreError('constraint', '23514', 'new row for relation "sensor_readings" violates check constraint "value_check"')
-        for (const r of batch) {
-          const k = r.dedupKey === null ? null : `${r.sensorId}:${r.dedupKey}`
-          if (k !== null && (this.keys.has(k) || rows.some((x) => x.dedupKey !== null && `${x.sensorId}:${x.dedupKey}` === k))) continue
-          rows.push(r)
-        }
-        for (const w of flush.states) states.set(w.sensorId, JSON.parse(w.state))
-        return { openedAlerts: [] }
-      },
+      existingDedupKeys: (pairs) => Promise.resolve(new Set(pairs.map((p) => `${p.sensorId}:${p.dedupKey}`).filter((k) => this.keys.has(k)))),
+      // A throw (the poison row, a bad state) rejects, as from a real adapter.
+      write: (flush) =>
+        new Promise((resolve) => {
+          const batch = flush.rows
+          this.attempts.push(batch.length)
+          const poison = batch.find((r) => this.poisonValues.has(r.value))
+          if (poison) this.poisonAttempts.push(batch.length)
+          // As an adapter maps the driver's check violation (SQLSTATE 23514).
+          if (poison) throw new PermanentStoreError('constraint', '23514', 'new row for relation "sensor_readings" violates check constraint "value_check"')
+          for (const r of batch) {
+            const k = r.dedupKey === null ? null : `${r.sensorId}:${r.dedupKey}`
+            if (k !== null && (this.keys.has(k) || rows.some((x) => x.dedupKey !== null && `${x.sensorId}:${x.dedupKey}` === k))) continue
+            rows.push(r)
+          }
+          for (const w of flush.states) states.set(w.sensorId, JSON.parse(w.state))
+          resolve({ openedAlerts: [] })
+        }),
     }
     const out = await fn(tx)
     // COMMIT
@@ -136,27 +140,28 @@ export class FakeDlq implements DeadLetterQueue {
 
   constructor(readonly capacity = 1_000) {}
 
-  async add(entries: readonly DeadLetterInput[]): Promise<string[]> {
+  add(entries: readonly DeadLetterInput[]): Promise<string[]> {
     this.addCalls++
-    if (this.entries.length + entries.length > this.capacity) throw new DlqFullError(this.capacity)
+    if (this.entries.length + entries.length > this.capacity) return Promise.reject(new DlqFullError(this.capacity))
     const now = new Date().toISOString()
-    return entries.map((e) => {
+    const ids = entries.map((e) => {
       const entryId = `dlq-${this.next++}`
       this.inputs.push(e)
       this.entries.push({ entryId, transport: e.transport, stage: e.stage, errorClass: e.errorClass, error: e.error, payload: e.payload, sensorId: e.sensorId ?? null, seriesId: e.seriesId ?? null, msgId: e.msgId ?? null, status: 'pending', attempts: 0, firstFailedAt: now, lastFailedAt: now })
       return entryId
     })
+    return Promise.resolve(ids)
   }
 
-  async list(): Promise<DeadLetterEntry[]> {
-    return [...this.entries]
+  list(): Promise<DeadLetterEntry[]> {
+    return Promise.resolve([...this.entries])
   }
 
-  async get(entryId: string): Promise<DeadLetterEntry | null> {
-    return this.entries.find((e) => e.entryId === entryId) ?? null
+  get(entryId: string): Promise<DeadLetterEntry | null> {
+    return Promise.resolve(this.entries.find((e) => e.entryId === entryId) ?? null)
   }
 
-  async remove(entryIds: readonly string[]): Promise<number> {
+  remove(entryIds: readonly string[]): Promise<number> {
     let n = 0
     for (const id of entryIds) {
       const i = this.entries.findIndex((e) => e.entryId === id)
@@ -165,19 +170,19 @@ export class FakeDlq implements DeadLetterQueue {
         n++
       }
     }
-    return n
+    return Promise.resolve(n)
   }
 
-  async recordFailure(): Promise<DeadLetterEntry | null> {
-    return null
+  recordFailure(): Promise<DeadLetterEntry | null> {
+    return Promise.resolve(null)
   }
 
-  async purge(): Promise<number> {
-    return 0
+  purge(): Promise<number> {
+    return Promise.resolve(0)
   }
 
-  async stats(): Promise<DlqStats> {
-    return { backend: 'local', depth: this.entries.length, pending: this.entries.length, parked: 0, capacity: this.capacity, oldestFailedAt: null, byStage: {}, byErrorClass: {} }
+  stats(): Promise<DlqStats> {
+    return Promise.resolve({ backend: 'local', depth: this.entries.length, pending: this.entries.length, parked: 0, capacity: this.capacity, oldestFailedAt: null, byStage: {}, byErrorClass: {} })
   }
 
   async close(): Promise<void> {}

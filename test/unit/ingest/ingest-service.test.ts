@@ -369,9 +369,9 @@ describe('IngestService: the dedup pre-filter (R10)', () => {
     const log: string[] = []
     const dedup: DedupFilter = {
       kind: 'memory',
-      seen: async (keys) => {
+      seen: (keys) => {
         log.push(`seen ${keys.join(',')}`)
-        return new Set()
+        return Promise.resolve(new Set())
       },
       remember: (keys) => void log.push(`remember ${keys.join(',')}`),
     }

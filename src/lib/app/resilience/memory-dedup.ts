@@ -15,7 +15,7 @@ export function createMemoryDedupFilter(options: { ttlMs: number; maxEntries?: n
   let previous = new Map<string, number>()
   return {
     kind: 'memory',
-    async seen(keys) {
+    seen(keys) {
       const now = options.clock.now()
       const out = new Set<string>()
       for (const k of keys) {
@@ -23,7 +23,7 @@ export function createMemoryDedupFilter(options: { ttlMs: number; maxEntries?: n
         const expires = current.get(k) ?? previous.get(k)
         if (expires !== undefined && expires > now) out.add(k)
       }
-      return out
+      return Promise.resolve(out)
     },
     remember(keys) {
       const expires = options.clock.now() + options.ttlMs

@@ -101,7 +101,7 @@ export class PgPool implements SqlExecutor {
       insert: async (table, values) => {
         const cols = Object.keys(values)
         const sql = `INSERT INTO "${table}" (${cols.map((c) => `"${c}"`).join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')}) RETURNING id`
-        const res = await wrap(client.query(sql, cols.map((c) => values[c])))
+        const res = await wrap(client.query<Row>(sql, cols.map((c) => values[c])))
         return toNumber(res.rows[0]?.['id'])
       },
       transaction: (fn) => (inTx ? fn(exec) : this.transaction(fn)),
@@ -288,7 +288,7 @@ export class PgBatchTx {
    * Runs the statements in one round trip; returns each statement's result (BEGIN/COMMIT excluded).
    * `afterCopy`: a deferred COPY goes in the same round trip, in front (results are then not returned).
    */
-  async run(statements: readonly string[], options: { commit?: boolean; afterCopy?: boolean } = {}): Promise<pg.QueryResult[]> {
+  async run(statements: readonly string[], options: { commit?: boolean; afterCopy?: boolean } = {}): Promise<pg.QueryResult<Row>[]> {
     if (this.state === 'committing' || this.state === 'committed') throw new Error('the transaction is already committing')
     if (this.deferred) {
       if (options.afterCopy) {
@@ -299,7 +299,7 @@ export class PgBatchTx {
     }
     const opening = this.state === 'idle'
     const commit = options.commit === true
-    const res = (await this.client.query(this.frame(statements, commit))) as unknown as pg.QueryResult | pg.QueryResult[]
+    const res = (await this.client.query(this.frame(statements, commit))) as unknown as pg.QueryResult<Row> | pg.QueryResult<Row>[]
     if (commit) this.state = 'committed'
     const all = Array.isArray(res) ? res : [res]
     return all.slice(opening ? 1 : 0, commit ? all.length - 1 : all.length)

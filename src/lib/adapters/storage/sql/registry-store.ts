@@ -17,7 +17,7 @@ function canonical(v: unknown): string {
   if (v === null || v === undefined) return 'null'
   if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`
   if (typeof v === 'object') {
-    return `{${Object.keys(v as object)
+    return `{${Object.keys(v)
       .sort()
       .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
       .join(',')}}`

@@ -31,9 +31,14 @@ export function toBool(v: unknown): boolean {
   return Boolean(v)
 }
 
+/** Text columns: strings as they are; numbers (SQLite affinity), dates and buffers in their own text form. */
 export function toStringOrNull(v: unknown): string | null {
   if (v === null || v === undefined) return null
-  return typeof v === 'string' ? v : String(v)
+  if (typeof v === 'string') return v
+  if (typeof v === 'number' || typeof v === 'bigint' || typeof v === 'boolean' || typeof v === 'symbol') return String(v)
+  if (v instanceof Date || v instanceof Uint8Array) return String(v)
+  // Another object in a text column is no driver's output: '[object Object]' would hide the bug.
+  throw new BugError(`expected text from the database, got ${Object.prototype.toString.call(v)}`)
 }
 
 /** A driver's Date with the microseconds below its millisecond (tedious reads `nanosecondsDelta`, our pg parser sets it too), in seconds. */
@@ -61,7 +66,8 @@ export function toMsOrNull(v: unknown): number | null {
 export function toIsoOrNull(v: unknown): string | null {
   if (v === null || v === undefined) return null
   const ms = toMsOrNull(v)
-  return ms === null ? String(v) : isoForWire(ms)
+  // Not a time: passed through as text, as stored.
+  return ms === null ? toStringOrNull(v) : isoForWire(ms)
 }
 
 /**

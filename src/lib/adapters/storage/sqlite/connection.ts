@@ -136,7 +136,7 @@ export class SqliteConnection implements SqlExecutor {
     let delay = 2
     for (;;) {
       try {
-        return locked ? await this.mutex.lock(async () => fn()) : fn()
+        return locked ? await this.mutex.lock(() => Promise.resolve(fn())) : fn()
       } catch (err) {
         if (!isBusy(err)) throw wrapSqliteError(err, this.path)
         if (Date.now() > deadline) throw new TransientStoreError(`the embedded database ${this.path} stayed busy for ${this.busyRetryMs} ms`, { cause: err, code: 'SQLITE_BUSY' })
@@ -223,8 +223,9 @@ export class SqliteConnection implements SqlExecutor {
   }
 
   async close(): Promise<void> {
-    await this.mutex.lock(async () => {
+    await this.mutex.lock(() => {
       if (this.db.open) this.db.close()
+      return Promise.resolve()
     })
   }
 }

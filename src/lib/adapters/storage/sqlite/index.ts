@@ -24,10 +24,13 @@ export function openSqliteDatabase(options: OpenSqliteOptions): SqliteDatabase {
     files: loadMigrationFiles('sqlite'),
     bootstrapSql: BOOTSTRAP,
     // BEGIN IMMEDIATE already holds the database's write lock: concurrent migrate runs serialise.
-    lock: async () => undefined,
-    runScript: async (_tx, sql) => {
-      connection.db.exec(sql)
-    },
+    lock: () => Promise.resolve(),
+    // A failing script rejects (the executor's throw), as from the other engines.
+    runScript: (_tx, sql) =>
+      new Promise<void>((resolve) => {
+        connection.db.exec(sql)
+        resolve()
+      }),
   })
   return {
     engine: 'sqlite',

@@ -24,18 +24,21 @@ export function createSqliteIngestStore(conn: SqliteConnection): IngestStore {
       conn.transaction((exec) =>
         fn(
           createSqlIngestTx(exec, {
-            async existing(pairs) {
-              const stmt = conn.prepare(FIND_KEY).pluck()
-              const found = new Set<string>()
-              for (const p of pairs) if (stmt.get(p.sensorId, p.dedupKey) !== undefined) found.add(`${p.sensorId}:${p.dedupKey}`)
-              return found
-            },
-            async insert(rows: readonly ReadingRow[]) {
-              const stmt = conn.prepare(INSERT_READING)
-              let n = 0
-              for (const r of rows) n += stmt.run(r.sensorId, r.value, iso(r.ingestTime), iso(r.deviceTime), r.dedupKey, r.sequence, r.classification, r.reasons, r.transport).changes
-              return n
-            },
+            // Synchronous driver calls; a SQLite error rejects, as from the async engines.
+            existing: (pairs) =>
+              new Promise<Set<string>>((resolve) => {
+                const stmt = conn.prepare(FIND_KEY).pluck()
+                const found = new Set<string>()
+                for (const p of pairs) if (stmt.get(p.sensorId, p.dedupKey) !== undefined) found.add(`${p.sensorId}:${p.dedupKey}`)
+                resolve(found)
+              }),
+            insert: (rows: readonly ReadingRow[]) =>
+              new Promise<number>((resolve) => {
+                const stmt = conn.prepare(INSERT_READING)
+                let n = 0
+                for (const r of rows) n += stmt.run(r.sensorId, r.value, iso(r.ingestTime), iso(r.deviceTime), r.dedupKey, r.sequence, r.classification, r.reasons, r.transport).changes
+                resolve(n)
+              }),
           }),
         ),
       ),

@@ -331,8 +331,8 @@ export function createSqlServerProcedureTx(tx: SqlExecutor): SqlServerIngestTx {
     },
     async moveLatest() {},
     async saveStates() {},
-    async applyEffects() {
-      return []
+    applyEffects() {
+      return Promise.resolve([])
     },
   })
 }
