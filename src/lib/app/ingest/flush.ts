@@ -10,7 +10,7 @@ export interface FlushOptions {
   staleAfterMs: number
   rulesCache?: RulesCache
   /** Observes each phase's duration in seconds (metrics); a few clock reads per flush, none per reading. */
-  observePhase?(phase: FlushPhase, seconds: number): void
+  observePhase?: (phase: FlushPhase, seconds: number) => void
 }
 
 export interface FlushResult {
