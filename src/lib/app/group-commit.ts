@@ -22,6 +22,8 @@ export interface GroupCommitOptions<I, O> {
   flush(items: I[]): Promise<O[]>
   /** Observes each flush (size, duration, error) for metrics. */
   onFlush?(info: { size: number; ms: number; error?: unknown }): void
+  /** Observes, per caller taken into a flush, how long it waited in the queue (ms; its first part only). */
+  onQueueWait?: (ms: number) => void
 }
 
 /** One caller's items: settled once, when all its items have been flushed (or one flush failed). */
@@ -31,6 +33,8 @@ interface Group<I, O> {
   keys: ReadonlySet<LockKey> | undefined
   /** Items of this group already handed to a flush. */
   taken: number
+  /** When the caller submitted (performance.now()), for the queue-wait metric. */
+  submittedAt: number
   outcomes: O[]
   pending: number
   settled: boolean
@@ -83,7 +87,7 @@ export class GroupCommitter<I, O> {
     // One promise per caller, not per item: the hot path allocates per batch.
     const promise = new Promise<O[]>((resolve, reject) => {
       const keyOf = this.options.keyOf
-      this.queue.push({ items, keys: keyOf ? new Set(items.map(keyOf)) : undefined, taken: 0, outcomes: new Array<O>(items.length), pending: items.length, settled: false, resolve, reject })
+      this.queue.push({ items, keys: keyOf ? new Set(items.map(keyOf)) : undefined, taken: 0, submittedAt: this.options.onQueueWait ? performance.now() : 0, outcomes: new Array<O>(items.length), pending: items.length, settled: false, resolve, reject })
     })
     this.queuedItems += items.length
     this.schedule()
@@ -133,6 +137,7 @@ export class GroupCommitter<I, O> {
       }
       const count = Math.min(group.items.length - group.taken, this.options.maxBatch - items.length)
       const from = group.taken
+      if (from === 0 && this.options.onQueueWait) this.options.onQueueWait(performance.now() - group.submittedAt)
       for (let i = 0; i < count; i++) items.push(group.items[from + i] as I)
       parts.push({ group, from, count })
       group.taken += count

@@ -163,6 +163,7 @@ export class IngestService {
       // Concurrent flushes never share a sensor: none waits on another's rule-state row locks.
       keyOf: (item) => item.sensorId,
       flush,
+      onQueueWait: (ms) => metrics.queueWaitSeconds.observe(ms / 1000),
       onFlush: ({ size, ms, error }) => {
         metrics.flushSize.observe(size)
         metrics.commitSeconds.observe(ms / 1000)
