@@ -1,11 +1,7 @@
 import type { RedisClient } from '../../adapters/redis/client.js'
-import type { Config } from '../../config/index.js'
-import type { Logger } from '../../log/index.js'
-import type { Clock } from '../../ports/clock.js'
 import type { AlertPush } from '../../ports/alert-push.js'
 import type { DeadLetterQueue } from '../../ports/dead-letter-queue.js'
 import type { DedupFilter } from '../../ports/dedup-filter.js'
-import type { Database } from '../../ports/storage.js'
 import type { AppContext } from '../context.js'
 import { createDiagnostics, type Diagnostics } from '../diagnostics.js'
 import { openDlq, type ReplayFn, replayThroughIngest } from '../dlq.js'
@@ -24,13 +20,7 @@ import { createDeliveryCounters, type DeliveryCounters } from './resilient-flush
  * automatic replay of outage entries, retries, metrics and diagnostics. Nothing transport-specific:
  * HTTP, WebSocket, MQTT, CSV and `dlq replay` each parse their input and call `ingest`.
  */
-export interface IngestRuntime {
-  readonly config: Config
-  readonly logger: Logger
-  readonly clock: Clock
-  readonly iot: Database
-  readonly universal: Database
-  readonly databases: readonly Database[]
+export interface IngestRuntime extends Pick<AppContext, 'config' | 'logger' | 'clock' | 'iot' | 'universal' | 'databases'> {
   readonly metrics: Metrics
   readonly diagnostics: Diagnostics
   /** IoT readings: every transport's readings go through it. */
