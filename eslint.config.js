@@ -4,7 +4,8 @@ import tseslint from 'typescript-eslint'
 const GROUPS = {
   drivers: ['pg', 'pg-copy-streams', 'mssql', 'better-sqlite3', 'ioredis', 'undici', 'csv-parse'],
   fastify: ['fastify', '@fastify/*'],
-  mqtt: ['mqtt'],
+  // The package only: a bare `mqtt` group would also match imports of our own lib/mqtt folder.
+  mqtt: { regex: '^mqtt(/.*)?$' },
   oclif: ['@oclif/*', 'listr2'],
 }
 const LAYERS = [
@@ -17,7 +18,7 @@ const LAYERS = [
 function restrict(allowed) {
   const patterns = Object.entries(GROUPS)
     .filter(([name]) => !allowed.includes(name))
-    .map(([name, group]) => ({ group, message: `${name} may not be imported here (DESIGN §1 dependency rule)` }))
+    .map(([name, group]) => ({ ...(Array.isArray(group) ? { group } : group), message: `${name} may not be imported here (DESIGN §1 dependency rule)` }))
   return { 'no-restricted-imports': ['error', { patterns }] }
 }
 

@@ -1,5 +1,4 @@
 import { existsSync, readFileSync } from 'node:fs'
-import { hostname } from 'node:os'
 import { resolve } from 'node:path'
 import { parseEnv } from 'node:util'
 
@@ -190,6 +189,9 @@ export function loadConfig(input: LoadConfigInput): LoadedConfig {
     problems.push('DLQ_BACKEND: "redis" needs REDIS_URL (and REDIS_ENABLED not false)')
   }
 
+  // A group or prefix holding a wildcard would subscribe to other tenants' topics.
+  if (/[/+#]/.test(get<string>('MQTT_SHARED_GROUP')) || get<string>('MQTT_SHARED_GROUP') === '') problems.push('MQTT_SHARED_GROUP: must be a non-empty name without /, + or #')
+  if (/[+#]/.test(get<string>('MQTT_TOPIC_PREFIX'))) problems.push('MQTT_TOPIC_PREFIX: must not contain the wildcards + or #')
   if (problems.length > 0) throw new ConfigError(problems)
   warnings.push(...adjustLegacyValues(values, explicit))
 
@@ -285,13 +287,16 @@ export function loadConfig(input: LoadConfigInput): LoadedConfig {
       csv: get<boolean>('FF_CSV_ENABLED'),
     },
     mqtt: {
-      host: get<string>('MQTT_BROKER_HOST'),
-      port: get<number>('MQTT_BROKER_PORT'),
+      url: opt('MQTT_URL') ?? `mqtt://${get<string>('MQTT_BROKER_HOST')}:${get<number>('MQTT_BROKER_PORT')}`,
       username: opt('MQTT_USERNAME'),
       password: opt('MQTT_PASSWORD'),
-      clientId: opt('MQTT_CLIENT_ID') ?? `ingest-${hostname()}`,
+      caFile: opt('MQTT_CA_FILE') === undefined ? undefined : resolve(input.cwd ?? '.', get<string>('MQTT_CA_FILE')),
+      clientId: opt('MQTT_CLIENT_ID'),
       connections: get<number>('MQTT_CONNECTIONS'),
+      sharedGroup: get<string>('MQTT_SHARED_GROUP'),
       topicPrefix: get<string>('MQTT_TOPIC_PREFIX'),
+      keepaliveSeconds: get<number>('MQTT_KEEPALIVE_SECONDS'),
+      statsLogIntervalSeconds: get<number>('MQTT_STATS_LOG_INTERVAL_SECONDS'),
     },
     ml: {
       publishMinIntervalSeconds: get<number>('ML_PUBLISH_MIN_INTERVAL_SECONDS'),
@@ -333,11 +338,6 @@ function adjustLegacyValues(values: Map<VarName, Parsed>, explicit: ReadonlySet<
   const linger = num('BATCH_FLUSH_INTERVAL')
   if (linger > 1) {
     warnings.push(`BATCH_FLUSH_INTERVAL=${linger}: a flush lingers up to ${linger} s for more items and every answer waits for its commit, so requests may take ${linger} s; 0 (the default) flushes as soon as the previous flush ended`)
-  }
-  // Until the MQTT receivers exist the flags are accepted (a legacy .env still starts) and say so.
-  const mqttFlags = (['FF_MQTT_INGEST_ENABLED', 'FF_MQTT_UNIVERSAL', 'FF_MQTT_MULTI_DOMAIN'] as const).filter((n) => values.get(n) === true)
-  if (mqttFlags.length > 0) {
-    warnings.push(`${mqttFlags.map((n) => `${n}=true`).join(', ')}: MQTT receivers are not built yet in this version; ${mqttFlags.length === 1 ? 'the flag is' : 'the flags are'} accepted and nothing is started (no broker connection, /mqtt/health reports enabled: false)`)
   }
   return warnings
 }

@@ -73,13 +73,18 @@ export interface Config {
   breaker: { enabled: boolean; failureThreshold: number; recoveryTimeoutSeconds: number; successThreshold: number; openAction: '503' | 'dlq' }
   features: { mqttIngest: boolean; mqttUniversal: boolean; websocket: boolean; csv: boolean }
   mqtt: {
-    host: string
-    port: number
+    /** The broker URL: MQTT_URL, or mqtt://MQTT_BROKER_HOST:MQTT_BROKER_PORT. */
+    url: string
     username: string | undefined
     password: string | undefined
-    clientId: string
+    caFile: string | undefined
+    /** MQTT_CLIENT_ID; undefined = derived from the host name and the command. */
+    clientId: string | undefined
     connections: number
+    sharedGroup: string
     topicPrefix: string
+    keepaliveSeconds: number
+    statsLogIntervalSeconds: number
   }
   ml: {
     publishMinIntervalSeconds: number

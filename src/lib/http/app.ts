@@ -9,6 +9,7 @@ import { registerDocs } from './docs.js'
 import { sendError } from './error-handler.js'
 import { registerHealthRoutes } from './routes/health.js'
 import { registerIngestRoutes } from './routes/ingest.js'
+import { registerMqttRoutes } from './routes/mqtt.js'
 import { registerReadRoutes } from './routes/read.js'
 import { registerResilienceRoutes } from './routes/resilience.js'
 import type { HttpRuntime } from './runtime.js'
@@ -68,6 +69,7 @@ export function buildApp(rt: HttpRuntime, state: { closing: boolean } = { closin
   registerIngestRoutes(app, rt)
   registerReadRoutes(app, rt)
   registerResilienceRoutes(app, rt)
+  registerMqttRoutes(app, rt)
   registerDocs(app)
   return app
 }

@@ -137,13 +137,11 @@ describe('loadConfig', () => {
     expect(load({ BATCH_FLUSH_INTERVAL: '0.5' }).warnings).toEqual([])
   })
 
-  it.each(['true', 'TRUE', '1'])('FF_MQTT_INGEST_ENABLED=%s is accepted and warns that no MQTT receiver is started yet', (value) => {
+  it.each(['true', 'TRUE', '1'])('FF_MQTT_INGEST_ENABLED=%s turns the in-process MQTT receivers on, without a warning', (value) => {
     const { config, warnings } = load({ FF_MQTT_INGEST_ENABLED: value })
     expect(config.features.mqttIngest).toBe(true)
-    expect(warnings).toEqual([
-      'FF_MQTT_INGEST_ENABLED=true: MQTT receivers are not built yet in this version; the flag is accepted and nothing is started (no broker connection, /mqtt/health reports enabled: false)',
-    ])
-    expect(load({ FF_MQTT_INGEST_ENABLED: 'false' }).warnings).toEqual([])
+    expect(warnings).toEqual([])
+    expect(load({ FF_MQTT_INGEST_ENABLED: 'false' }).config.features.mqttIngest).toBe(false)
   })
 
   it('a legacy .env (reference §14 defaults, written out) starts, with one warning per value it cannot honour as written', () => {
@@ -176,7 +174,6 @@ describe('loadConfig', () => {
       'MQTT_DEDUP_TTL_SECONDS',
       'INGEST_DEBUG_ERRORS',
       'INGEST_DEBUG_DB_IDENTITY',
-      'FF_MQTT_INGEST_ENABLED',
     ].sort())
   })
 

@@ -49,6 +49,4 @@ export function registerHealthRoutes(app: FastifyInstance, rt: HttpRuntime): voi
       message: universalUp ? 'Multi-domain ingestion ready' : 'Universal store unavailable',
     }
   })
-
-  app.get('/mqtt/health', () => ({ enabled: false, reason: 'FF_MQTT_INGEST_ENABLED=false or receiver not started' }))
 }

@@ -51,11 +51,6 @@ export function registerReadRoutes(app: FastifyInstance, rt: HttpRuntime): void 
     return rt.diagnostics.health()
   })
 
-  app.get('/mqtt/stats', async (req, reply) => {
-    if (!(await guard(req, reply, '/mqtt/stats'))) return reply
-    return { enabled: false }
-  })
-
   app.get('/metrics', async (req, reply) => {
     if (rt.config.auth.metricsApiKey !== undefined && !rt.auth.metrics(header(req, 'x-api-key'))) {
       return reply.code(401).send({ detail: header(req, 'x-api-key') === undefined ? 'API key required' : 'Invalid API key' })
