@@ -36,6 +36,8 @@ export class MqttStats {
   ) {
     this.startedAt = now
     if (registry) {
+      // One set of receivers per process reports; a later one (tests restart them in process) takes the names over.
+      for (const name of ['ingest_mqtt_messages_total', 'ingest_mqtt_in_flight', 'ingest_mqtt_connections', 'ingest_mqtt_received', 'ingest_mqtt_retries']) registry.removeSingleMetric(name)
       this.byOutcome = new Counter({ name: 'ingest_mqtt_messages_total', help: 'MQTT messages acked, by outcome (stored, duplicate, dead_lettered)', labelNames: ['outcome'], registers: [registry] })
       const gauge = (name: string, help: string, read: () => number): void => {
         const g: Gauge = new Gauge({ name, help, registers: [registry], collect: () => g.set(read()) })

@@ -1,0 +1,216 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+import mqtt, { type MqttClient } from 'mqtt'
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** A free TCP port on 127.0.0.1. */
+export function freeTcpPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer()
+    srv.unref()
+    srv.once('error', reject)
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address()
+      const port = typeof addr === 'object' && addr ? addr.port : 0
+      srv.close(() => resolve(port))
+    })
+  })
+}
+
+const live = new Set<PrivateBroker>()
+let hooked = false
+
+/**
+ * A private Mosquitto for one test file, on a random loopback port with a known configuration
+ * (reliability.md §1.6): persistence on and saved on every change, no cap on queued messages (the
+ * system defaults drop QoS 1 messages of slow or offline subscribers), every packet logged so a test
+ * can see PUBACKs on the wire. `stop()`/`start()` restart it on the same port with its sessions.
+ */
+export class PrivateBroker {
+  child: ChildProcess | undefined
+  port = 0
+  readonly dir: string
+  readonly logFile: string
+  private readonly confFile: string
+
+  private constructor() {
+    this.dir = mkdtempSync(join(tmpdir(), 'ingest-mosquitto-'))
+    this.logFile = join(this.dir, 'mosquitto.log')
+    this.confFile = join(this.dir, 'mosquitto.conf')
+  }
+
+  static async create(options: { start?: boolean } = {}): Promise<PrivateBroker> {
+    if (!hooked) {
+      hooked = true
+      process.on('exit', () => {
+        for (const b of live) b.child?.kill('SIGKILL')
+      })
+    }
+    const b = new PrivateBroker()
+    live.add(b)
+    b.port = await freeTcpPort()
+    writeFileSync(
+      b.confFile,
+      [
+        `listener ${b.port} 127.0.0.1`,
+        'allow_anonymous true',
+        'persistence true',
+        `persistence_location ${b.dir}/`,
+        'autosave_interval 1',
+        'autosave_on_changes true',
+        'max_queued_messages 0',
+        'max_inflight_messages 20',
+        'persistent_client_expiration 1h',
+        `log_dest file ${b.logFile}`,
+        'log_type all',
+        'connection_messages true',
+        '',
+      ].join('\n'),
+    )
+    // Started as root, mosquitto drops to its own user: that user must write the log and persistence file.
+    const owner = process.getuid?.() === 0 ? mosquittoUser() : undefined
+    if (owner) chownSync(b.dir, owner.uid, owner.gid)
+    if (options.start ?? true) await b.start()
+    return b
+  }
+
+  get url(): string {
+    return `mqtt://127.0.0.1:${this.port}`
+  }
+
+  get running(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null
+  }
+
+  /** Starts mosquitto and waits until it accepts a connection. */
+  async start(timeoutMs = 10_000): Promise<void> {
+    const child = spawn('mosquitto', ['-c', this.confFile], { stdio: ['ignore', 'ignore', 'pipe'] })
+    this.child = child
+    let stderr = ''
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()))
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      if (!this.running) throw new Error(`mosquitto exited at start: ${stderr}`)
+      const ok = await new Promise<boolean>((resolve) => {
+        const probe = mqtt.connect(this.url, { reconnectPeriod: 0, connectTimeout: 1000 })
+        probe.once('connect', () => {
+          resolve(true)
+          probe.end(true)
+        })
+        probe.once('error', () => probe.end(true, () => resolve(false)))
+        probe.once('close', () => resolve(false))
+      })
+      if (ok) return
+      if (Date.now() > deadline) throw new Error(`mosquitto did not accept connections within ${timeoutMs} ms: ${stderr}`)
+      await sleep(100)
+    }
+  }
+
+  /** SIGTERM: mosquitto writes its persistence file (sessions, queued messages) and exits. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    const child = this.child
+    if (!child || !this.running) return
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+    child.kill(signal)
+    await Promise.race([exited, sleep(10_000)])
+  }
+
+  log(): string {
+    try {
+      return readFileSync(this.logFile, 'utf8')
+    } catch {
+      return ''
+    }
+  }
+
+  /** PUBACKs the broker received from clients whose id starts with `clientPrefix`. */
+  pubacksFrom(clientPrefix: string): number {
+    let n = 0
+    for (const line of this.log().split('\n')) if (line.includes(`Received PUBACK from ${clientPrefix}`)) n++
+    return n
+  }
+
+  async destroy(): Promise<void> {
+    await this.stop('SIGKILL')
+    live.delete(this)
+    rmSync(this.dir, { recursive: true, force: true })
+  }
+}
+
+function mosquittoUser(): { uid: number; gid: number } | undefined {
+  for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
+    const f = line.split(':')
+    if (f[0] === 'mosquitto') return { uid: Number(f[2]), gid: Number(f[3]) }
+  }
+  return undefined
+}
+
+export interface Message {
+  topic: string
+  payload: string
+}
+
+/**
+ * A publisher that waits for every PUBACK (reliability.md §2.4: what was acked is what must be
+ * stored). QoS 1 with `window` messages in flight; mqtt.js keeps unacked publishes and resends them
+ * after a reconnect, so a broker restart loses nothing that was acked. Resolves with the count acked.
+ */
+export class Publisher {
+  private constructor(readonly client: MqttClient) {}
+
+  static async connect(url: string, clientId: string): Promise<Publisher> {
+    const client = await mqtt.connectAsync(url, { clientId, clean: true, reconnectPeriod: 200, connectTimeout: 5000 })
+    client.on('error', () => undefined)
+    return new Publisher(client)
+  }
+
+  async publishAll(messages: readonly Message[], options: { window?: number; onAcked?: (acked: number) => void; timeoutMs?: number } = {}): Promise<number> {
+    const window = options.window ?? 100
+    const deadline = Date.now() + (options.timeoutMs ?? 120_000)
+    let next = 0
+    let acked = 0
+    const worker = async (): Promise<void> => {
+      while (next < messages.length) {
+        const m = messages[next++] as Message
+        for (;;) {
+          if (Date.now() > deadline) throw new Error(`publishing did not finish in time (${acked} of ${messages.length} acked)`)
+          try {
+            await this.client.publishAsync(m.topic, m.payload, { qos: 1 })
+            break
+          } catch {
+            await sleep(100)
+          }
+        }
+        acked++
+        options.onAcked?.(acked)
+      }
+    }
+    await Promise.all(Array.from({ length: window }, () => worker()))
+    return acked
+  }
+
+  async close(): Promise<void> {
+    await this.client.endAsync(true).catch(() => undefined)
+  }
+}
+
+/** Polls `fn` until it returns true (or throws `what` after `timeoutMs`). */
+export async function eventually(what: string, fn: () => boolean | Promise<boolean>, timeoutMs: number, everyMs = 100): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    if (await fn()) return
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await sleep(everyMs)
+  }
+}
+
+/** An IoT reading message of reference §9.2 with a unique msgId (so its dedup key exists). */
+export function readingMessage(prefix: string, sensorId: number, i: number, now = Date.now(), tag = 'm'): Message {
+  const p = prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/`
+  return { topic: `${p}iot/sensors/${sensorId}/readings`, payload: JSON.stringify({ sensorId, value: 40 + (i % 20), timestamp: new Date(now - 60_000 + (i % 1000)).toISOString(), msgId: `${tag}-${i}` }) }
+}
