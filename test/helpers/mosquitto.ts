@@ -214,3 +214,107 @@ export function readingMessage(prefix: string, sensorId: number, i: number, now 
   const p = prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/`
   return { topic: `${p}iot/sensors/${sensorId}/readings`, payload: JSON.stringify({ sensorId, value: 40 + (i % 20), timestamp: new Date(now - 60_000 + (i % 1000)).toISOString(), msgId: `${tag}-${i}` }) }
 }
+
+/**
+ * `node bin/run.js mqtt listen --port P` as a child process of the package copy (test/helpers/fault/package.ts),
+ * with a clean environment plus the test's; `start()` again after a kill reuses port and environment.
+ */
+export class ListenerProcess {
+  child: ChildProcess | undefined
+  stderr = ''
+  stdout = ''
+  readonly exits: Array<{ code: number | null; signal: NodeJS.Signals | null }> = []
+  private exited: Promise<void> | undefined
+
+  private constructor(
+    readonly bin: string,
+    readonly env: Record<string, string>,
+    readonly cwd: string,
+    readonly port: number,
+    readonly args: readonly string[],
+  ) {}
+
+  static async create(bin: string, env: Record<string, string>, cwd: string, args: readonly string[] = []): Promise<ListenerProcess> {
+    const l = new ListenerProcess(bin, env, cwd, await freeTcpPort(), args)
+    listeners.add(l)
+    if (!listenersHooked) {
+      listenersHooked = true
+      process.on('exit', () => {
+        for (const x of listeners) x.child?.kill('SIGKILL')
+      })
+    }
+    await l.start()
+    return l
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`
+  }
+
+  get running(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null
+  }
+
+  /** Spawns and waits until the probe port answers /health (the broker may still be down). */
+  async start(timeoutMs = 30_000): Promise<void> {
+    const env = { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: process.env['HOME'] ?? '/tmp', LOG_LEVEL: 'warn', MQTT_STATS_LOG_INTERVAL_SECONDS: '0', ...this.env }
+    const child = spawn('node', [this.bin, 'mqtt', 'listen', '--port', String(this.port), ...this.args], { cwd: this.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] })
+    this.child = child
+    child.stdout?.on('data', (d: Buffer) => (this.stdout += d.toString()))
+    child.stderr?.on('data', (d: Buffer) => (this.stderr += d.toString()))
+    this.exited = new Promise((resolve) =>
+      child.once('exit', (code, signal) => {
+        this.exits.push({ code, signal })
+        resolve()
+      }),
+    )
+    await eventually(`mqtt listen to answer /health (stderr: ${this.stderr.slice(-2000)})`, async () => {
+      if (!this.running) throw new Error(`mqtt listen exited at start (${child.exitCode}, ${child.signalCode}):\n${this.stderr.slice(-3000)}`)
+      return (await this.get('/health'))?.status === 200
+    }, timeoutMs)
+  }
+
+  async get<T = Record<string, unknown>>(path: string): Promise<{ status: number; body: T } | null> {
+    try {
+      const key = this.env['INGEST_API_KEY']
+      const r = await fetch(`${this.url}${path}`, { headers: key === undefined ? {} : { 'x-api-key': key }, signal: AbortSignal.timeout(2000) })
+      return { status: r.status, body: (await r.json()) as T }
+    } catch {
+      return null
+    }
+  }
+
+  /** `/mqtt/stats`'s `stats` object (null when unreachable). */
+  async stats(): Promise<Record<string, unknown> | null> {
+    const r = await this.get<{ stats?: Record<string, unknown> }>('/mqtt/stats')
+    return r?.body.stats ?? null
+  }
+
+  kill(signal: NodeJS.Signals): void {
+    this.child?.kill(signal)
+  }
+
+  async waitExit(timeoutMs = 30_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    await Promise.race([this.exited, sleep(timeoutMs)])
+    const last = this.exits.at(-1)
+    if (!last || this.running) throw new Error(`mqtt listen did not exit within ${timeoutMs} ms`)
+    return last
+  }
+
+  /** Unhandled rejections, uncaught exceptions, stack overflows in the log. */
+  logProblems(): string[] {
+    const text = `${this.stderr}\n${this.stdout}`
+    return [/unhandledRejection|Unhandled ?Rejection/i, /uncaughtException/i, /Maximum call stack/].filter((re) => re.test(text)).map((re) => `${re.source}: ${text.slice(0, 2000)}`)
+  }
+
+  async destroy(): Promise<void> {
+    if (this.running) {
+      this.kill('SIGKILL')
+      await this.waitExit(10_000).catch(() => undefined)
+    }
+    listeners.delete(this)
+  }
+}
+
+const listeners = new Set<ListenerProcess>()
+let listenersHooked = false

@@ -120,7 +120,8 @@ export class MqttReceivers {
 
   private open(clientId: string, ca: Buffer | undefined): MqttClient {
     const minDelay = this.options.reconnectMinMs ?? 500
-    const maxDelay = this.options.reconnectMaxMs ?? 10_000
+    // A short cap: a broker back after an outage is reached within seconds (the first message stored soon after).
+    const maxDelay = this.options.reconnectMaxMs ?? 4000
     const options: IClientOptions = {
       clientId,
       protocolVersion: 4,
