@@ -16,6 +16,7 @@ import { createLogger } from '../../src/lib/log/index.js'
 import type { Clock } from '../../src/lib/ports/clock.js'
 import type { Engine } from '../../src/lib/ports/storage.js'
 import { ROOT } from './cli.js'
+import { engineWanted } from './engine-selection.js'
 import { createTestDatabase, postgresAvailable, tempDir } from './services.js'
 
 export const DEMO_DEVICE = '3f0e8d5c-2b1a-4c1e-9a57-1d2f3e4a5b6c'
@@ -50,8 +51,12 @@ export interface Harness {
   close(): Promise<void>
 }
 
+/** The engines the HTTP suites run on: the same selection as the contract suites (INGEST_TEST_ENGINES). */
 export async function engineList(): Promise<Engine[]> {
-  return (await postgresAvailable()) ? ['sqlite', 'postgres'] : ['sqlite']
+  const out: Engine[] = []
+  if (engineWanted('sqlite')) out.push('sqlite')
+  if (engineWanted('postgres') && (await postgresAvailable())) out.push('postgres')
+  return out
 }
 
 /**
@@ -63,7 +68,7 @@ export async function startHarness(engine: Engine, env: Record<string, string> =
   let drop = (): Promise<void> => Promise.resolve()
   const base: Record<string, string> = { INGEST_DATA_DIR: join(dir.path, 'data'), INGEST_API_KEY: 'test-global-key', LOG_LEVEL: 'silent', ...env }
   if (engine === 'postgres') {
-    const t = await createTestDatabase()
+    const t = await createTestDatabase({ migrated: true })
     base['DATABASE_URL'] = t.url
     drop = t.drop
   }
