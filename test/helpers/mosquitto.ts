@@ -1,10 +1,15 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
 import mqtt, { type MqttClient } from 'mqtt'
+import pg from 'pg'
+
+import { binPath, removePackageCopy } from './fault/package.js'
+import { type Fleet, setupFleet } from './fault/setup.js'
+import { createTestDatabase, type TestDatabase } from './services.js'
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -161,14 +166,29 @@ export interface Message {
  * after a reconnect, so a broker restart loses nothing that was acked. Resolves with the count acked.
  */
 export class Publisher {
-  private constructor(readonly client: MqttClient) {}
+  private held = false
+
+  private constructor(
+    private client: MqttClient,
+    private readonly url: string,
+    private readonly clientId: string,
+  ) {}
 
   static async connect(url: string, clientId: string): Promise<Publisher> {
-    const client = await mqtt.connectAsync(url, { clientId, clean: true, reconnectPeriod: 200, connectTimeout: 5000 })
-    client.on('error', () => undefined)
-    return new Publisher(client)
+    return new Publisher(await Publisher.open(url, clientId), url, clientId)
   }
 
+  private static async open(url: string, clientId: string): Promise<MqttClient> {
+    const client = await mqtt.connectAsync(url, { clientId, clean: true, reconnectPeriod: 200, connectTimeout: 5000 })
+    client.on('error', () => undefined)
+    return client
+  }
+
+  /**
+   * Publishes every message, `window` at a time, each until the broker PUBACKs it: a publish without a
+   * PUBACK within 5 s (a broker restart) is sent again (the msgId keeps it idempotent). Resolves with the
+   * count acked.
+   */
   async publishAll(messages: readonly Message[], options: { window?: number; onAcked?: (acked: number) => void; timeoutMs?: number } = {}): Promise<number> {
     const window = options.window ?? 100
     const deadline = Date.now() + (options.timeoutMs ?? 120_000)
@@ -179,11 +199,23 @@ export class Publisher {
         const m = messages[next++] as Message
         for (;;) {
           if (Date.now() > deadline) throw new Error(`publishing did not finish in time (${acked} of ${messages.length} acked)`)
+          if (this.held) {
+            await sleep(50)
+            continue
+          }
+          let timer: NodeJS.Timeout | undefined
           try {
-            await this.client.publishAsync(m.topic, m.payload, { qos: 1 })
+            await Promise.race([
+              this.client.publishAsync(m.topic, m.payload, { qos: 1 }),
+              new Promise((_, reject) => {
+                timer = setTimeout(() => reject(new Error('no PUBACK within 5 s')), 5000)
+              }),
+            ])
             break
           } catch {
             await sleep(100)
+          } finally {
+            clearTimeout(timer)
           }
         }
         acked++
@@ -192,6 +224,17 @@ export class Publisher {
     }
     await Promise.all(Array.from({ length: window }, () => worker()))
     return acked
+  }
+
+  /** Disconnects (as a publisher process that went away) until resume(); unacked publishes are sent again then. */
+  async hold(): Promise<void> {
+    this.held = true
+    await this.client.endAsync(true).catch(() => undefined)
+  }
+
+  async resume(): Promise<void> {
+    this.client = await Publisher.open(this.url, this.clientId)
+    this.held = false
   }
 
   async close(): Promise<void> {
@@ -318,3 +361,82 @@ export class ListenerProcess {
 
 const listeners = new Set<ListenerProcess>()
 let listenersHooked = false
+
+/**
+ * What an MQTT process test file owns: a private broker (started or not), a PostgreSQL database of its
+ * own with a fleet registered through the CLI (2 devices x 4 humidity sensors), a temp folder, the
+ * listener processes it started and a client to count rows. `destroy()` cleans up everything.
+ */
+export class MqttWorld {
+  readonly procs: ListenerProcess[] = []
+
+  private constructor(
+    readonly broker: PrivateBroker,
+    readonly db: TestDatabase,
+    readonly dir: string,
+    readonly fleet: Fleet,
+    readonly bin: string,
+    readonly pg: pg.Client,
+  ) {}
+
+  static async create(options: { startBroker?: boolean } = {}): Promise<MqttWorld> {
+    const broker = await PrivateBroker.create({ start: options.startBroker ?? true })
+    const db = await createTestDatabase()
+    const dir = mkdtempSync(join(tmpdir(), 'ingest-mqtt-fault-'))
+    const bin = await binPath()
+    const fleet = await setupFleet({ DATABASE_URL: db.url, INGEST_DATA_DIR: join(dir, 'setup') }, dir, { devices: 2, sensorsPerDevice: 4 })
+    const client = new pg.Client({ connectionString: db.url })
+    await client.connect()
+    return new MqttWorld(broker, db, dir, fleet, bin, client)
+  }
+
+  /** A listener's environment: its own data folder (local DLQ), the broker, a topic prefix and client id. */
+  env(prefix: string, clientId: string, extra: Record<string, string> = {}): Record<string, string> {
+    const data = join(this.dir, `data-${clientId}`)
+    mkdirSync(data, { recursive: true })
+    return { DATABASE_URL: this.db.url, INGEST_DATA_DIR: data, INGEST_API_KEY: PROBE_KEY, MQTT_URL: this.broker.url, MQTT_TOPIC_PREFIX: prefix, MQTT_CLIENT_ID: clientId, MQTT_CONNECTIONS: '8', ...extra }
+  }
+
+  /** Starts `mqtt listen`; with `connected`, waits until every connection is up and subscribed. */
+  async listener(env: Record<string, string>, args: string[] = [], options: { connected?: boolean } = {}): Promise<ListenerProcess> {
+    const l = await ListenerProcess.create(this.bin, env, this.dir, args)
+    this.procs.push(l)
+    if (options.connected ?? true) {
+      await eventually('the listener to connect', async () => (await l.get<{ health?: { connected?: boolean } }>('/mqtt/health'))?.body.health?.connected === true, 20_000)
+      await sleep(500)
+    }
+    return l
+  }
+
+  /** `n` readings spread over the fleet's sensors, msgIds `<tag>-<i>`. */
+  messages(prefix: string, tag: string, n: number): Message[] {
+    const ids = this.fleet.devices.flatMap((d) => d.sensors.map((s) => s.id))
+    const now = Date.now()
+    return Array.from({ length: n }, (_, i) => readingMessage(prefix, ids[i % ids.length] as number, i, now, tag))
+  }
+
+  /** Rows of msgIds `<tag>-*` and their distinct (sensor, key) pairs. */
+  async count(tag: string): Promise<{ rows: number; keys: number }> {
+    const r = await this.pg.query<{ n: string; d: string }>('SELECT count(*) AS n, count(DISTINCT (sensor_id, dedup_key)) AS d FROM sensor_readings WHERE dedup_key LIKE $1', [`${tag}-%`])
+    return { rows: Number(r.rows[0]?.n), keys: Number(r.rows[0]?.d) }
+  }
+
+  /** Indexes i < n whose msgId `<tag>-<i>` is not stored. */
+  async missing(tag: string, n: number): Promise<number[]> {
+    const r = await this.pg.query<{ dedup_key: string }>('SELECT dedup_key FROM sensor_readings WHERE dedup_key LIKE $1', [`${tag}-%`])
+    const seen = new Set(r.rows.map((x) => x.dedup_key))
+    return Array.from({ length: n }, (_, i) => i).filter((i) => !seen.has(`${tag}-${i}`))
+  }
+
+  async destroy(): Promise<void> {
+    for (const p of this.procs) await p.destroy()
+    await this.pg.end().catch(() => undefined)
+    await this.db.drop().catch(() => undefined)
+    await this.broker.destroy()
+    rmSync(this.dir, { recursive: true, force: true })
+    removePackageCopy()
+  }
+}
+
+/** The global key of the listeners' probe ports (/mqtt/stats needs a credential). */
+export const PROBE_KEY = 'mqtt-fault-global-key-3b9e'

@@ -129,7 +129,7 @@ export class MqttReceivers {
       keepalive: this.options.keepaliveSeconds,
       reconnectPeriod: minDelay,
       connectTimeout: 10_000,
-      // Subscriptions are made by us whenever the broker has no session (below), not replayed by mqtt.js.
+      // Subscriptions are made by us on every CONNACK (below), not replayed by mqtt.js.
       resubscribe: false,
       // The handler must be in place before CONNECT, or messages queued in the session are acked unread.
       manualConnect: true,
@@ -142,13 +142,16 @@ export class MqttReceivers {
     client.handleMessage = (packet: IPublishPacket, done: (err?: Error) => void) => this.onMessage(packet, done, link)
     client.on('connect', (connack: IConnackPacket) => {
       connected = true
+      failing = false
       link.generation++
       link.up = true
       this.stats.connected++
       client.options.reconnectPeriod = minDelay
       this.rt.logger.info({ clientId, sessionPresent: connack.sessionPresent }, 'mqtt connected')
-      // A persistent session keeps its subscriptions; a new or expired one (sessionPresent false) has none.
-      if (!connack.sessionPresent) this.subscribe(client, clientId)
+      // Subscribed on every CONNACK, not only when the session is gone (sessionPresent false): Mosquitto
+      // 2.0.11 restores a persistent session after a restart without its $share subscriptions, so
+      // sessionPresent true does not mean the subscriptions exist. Subscribing again is idempotent.
+      this.subscribe(client, clientId)
     })
     client.on('close', () => {
       link.up = false
@@ -160,8 +163,13 @@ export class MqttReceivers {
       // Exponential backoff between attempts (mqtt.js reads the period each time it schedules one).
       client.options.reconnectPeriod = Math.min(maxDelay, Math.max(minDelay, (client.options.reconnectPeriod ?? minDelay) * 2))
     })
+    // One warning per outage, not one per reconnect attempt of every connection.
+    let failing = false
     client.on('error', (err) => {
-      if (!this.stopping) this.rt.logger.warn({ clientId, err: err.message }, 'mqtt client error')
+      if (this.stopping) return
+      if (failing) this.rt.logger.debug({ clientId, err: err.message }, 'mqtt client error')
+      else this.rt.logger.warn({ clientId, err: err.message }, 'mqtt client error; retrying with backoff')
+      failing = true
     })
     client.connect()
     return client
