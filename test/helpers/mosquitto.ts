@@ -1,6 +1,5 @@
-import { type ChildProcess, spawn } from 'node:child_process'
-import { chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
+import { chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
@@ -9,23 +8,10 @@ import pg from 'pg'
 
 import { binPath, removePackageCopy } from './fault/package.js'
 import { type Fleet, setupFleet } from './fault/setup.js'
+import { freePort } from './fault/util.js'
 import { createTestDatabase, type TestDatabase } from './services.js'
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
-
-/** A free TCP port on 127.0.0.1. */
-export function freeTcpPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.unref()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address()
-      const port = typeof addr === 'object' && addr ? addr.port : 0
-      srv.close(() => resolve(port))
-    })
-  })
-}
 
 const live = new Set<PrivateBroker>()
 let hooked = false
@@ -42,6 +28,8 @@ export class PrivateBroker {
   readonly dir: string
   readonly logFile: string
   private readonly confFile: string
+  /** With `tls`: the PEM of the private CA that signed the broker's certificate (for 127.0.0.1). */
+  caFile: string | undefined
 
   private constructor() {
     this.dir = mkdtempSync(join(tmpdir(), 'ingest-mosquitto-'))
@@ -49,7 +37,7 @@ export class PrivateBroker {
     this.confFile = join(this.dir, 'mosquitto.conf')
   }
 
-  static async create(options: { start?: boolean } = {}): Promise<PrivateBroker> {
+  static async create(options: { start?: boolean; tls?: boolean } = {}): Promise<PrivateBroker> {
     if (!hooked) {
       hooked = true
       process.on('exit', () => {
@@ -58,11 +46,13 @@ export class PrivateBroker {
     }
     const b = new PrivateBroker()
     live.add(b)
-    b.port = await freeTcpPort()
+    b.port = await freePort()
+    const tls = options.tls ? b.makeCertificates() : []
     writeFileSync(
       b.confFile,
       [
         `listener ${b.port} 127.0.0.1`,
+        ...tls,
         'allow_anonymous true',
         'persistence true',
         `persistence_location ${b.dir}/`,
@@ -79,17 +69,29 @@ export class PrivateBroker {
     )
     // Started as root, mosquitto drops to its own user: that user must write the log and persistence file.
     const owner = process.getuid?.() === 0 ? mosquittoUser() : undefined
-    if (owner) chownSync(b.dir, owner.uid, owner.gid)
+    if (owner) for (const path of [b.dir, ...readdirSync(b.dir).map((n) => join(b.dir, n))]) chownSync(path, owner.uid, owner.gid)
     if (options.start ?? true) await b.start()
     return b
   }
 
   get url(): string {
-    return `mqtt://127.0.0.1:${this.port}`
+    return `${this.caFile ? 'mqtts' : 'mqtt'}://127.0.0.1:${this.port}`
   }
 
   get running(): boolean {
     return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null
+  }
+
+  /** A private CA and a server certificate for 127.0.0.1 (openssl); returns the listener's TLS lines. */
+  private makeCertificates(): string[] {
+    const f = (name: string) => join(this.dir, name)
+    const ssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'ignore' })
+    ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=ingest test CA', '-keyout', f('ca.key'), '-out', f('ca.crt'))
+    ssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', f('server.key'), '-out', f('server.csr'))
+    writeFileSync(f('san.ext'), 'subjectAltName=IP:127.0.0.1\n')
+    ssl('x509', '-req', '-in', f('server.csr'), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial', '-days', '1', '-extfile', f('san.ext'), '-out', f('server.crt'))
+    this.caFile = f('ca.crt')
+    return [`cafile ${f('ca.crt')}`, `certfile ${f('server.crt')}`, `keyfile ${f('server.key')}`]
   }
 
   /** Starts mosquitto and waits until it accepts a connection. */
@@ -102,7 +104,7 @@ export class PrivateBroker {
     for (;;) {
       if (!this.running) throw new Error(`mosquitto exited at start: ${stderr}`)
       const ok = await new Promise<boolean>((resolve) => {
-        const probe = mqtt.connect(this.url, { reconnectPeriod: 0, connectTimeout: 1000 })
+        const probe = mqtt.connect(this.url, { reconnectPeriod: 0, connectTimeout: 1000, ...(this.caFile ? { ca: readFileSync(this.caFile) } : {}) })
         probe.once('connect', () => {
           resolve(true)
           probe.end(true)
@@ -172,14 +174,15 @@ export class Publisher {
     private client: MqttClient,
     private readonly url: string,
     private readonly clientId: string,
+    private readonly caFile?: string,
   ) {}
 
-  static async connect(url: string, clientId: string): Promise<Publisher> {
-    return new Publisher(await Publisher.open(url, clientId), url, clientId)
+  static async connect(url: string, clientId: string, caFile?: string): Promise<Publisher> {
+    return new Publisher(await Publisher.open(url, clientId, caFile), url, clientId, caFile)
   }
 
-  private static async open(url: string, clientId: string): Promise<MqttClient> {
-    const client = await mqtt.connectAsync(url, { clientId, clean: true, reconnectPeriod: 200, connectTimeout: 5000 })
+  private static async open(url: string, clientId: string, caFile: string | undefined): Promise<MqttClient> {
+    const client = await mqtt.connectAsync(url, { clientId, clean: true, reconnectPeriod: 200, connectTimeout: 5000, ...(caFile ? { ca: readFileSync(caFile) } : {}) })
     client.on('error', () => undefined)
     return client
   }
@@ -233,7 +236,7 @@ export class Publisher {
   }
 
   async resume(): Promise<void> {
-    this.client = await Publisher.open(this.url, this.clientId)
+    this.client = await Publisher.open(this.url, this.clientId, this.caFile)
     this.held = false
   }
 
@@ -278,7 +281,7 @@ export class ListenerProcess {
   ) {}
 
   static async create(bin: string, env: Record<string, string>, cwd: string, args: readonly string[] = []): Promise<ListenerProcess> {
-    const l = new ListenerProcess(bin, env, cwd, await freeTcpPort(), args)
+    const l = new ListenerProcess(bin, env, cwd, await freePort(), args)
     listeners.add(l)
     if (!listenersHooked) {
       listenersHooked = true
