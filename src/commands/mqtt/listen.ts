@@ -31,7 +31,6 @@ export default class MqttListen extends BaseCommand<typeof MqttListen> {
     this.release(() => receivers.stop().then(() => undefined))
     const probe = this.flags.port === undefined ? undefined : await startProbeServer({ ...runtime, mqtt: receivers.stats }, { host: ctx.config.http.host, port: this.flags.port })
     this.release(() => probe?.close())
-    ctx.logger.info({ probe: probe?.url, iot: `${ctx.iot.engine} ${ctx.iot.target}` }, 'mqtt listening')
     const signal = await untilSignal()
     const { unacked } = await receivers.stop(Math.max(1000, ctx.config.http.shutdownTimeoutSeconds * 1000 - 3000))
     const result = { signal, unacked, ...receivers.stats.summary() }
