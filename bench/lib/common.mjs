@@ -6,6 +6,7 @@ import { createServer } from 'node:net'
 import { cpus, totalmem } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
 
 export const BENCH_DIR = dirname(dirname(fileURLToPath(import.meta.url)))
 export const REPO = dirname(BENCH_DIR)
@@ -301,4 +302,132 @@ export function appendResults(markdown) {
 
 export function resolvePath(p) {
   return resolve(process.cwd(), p)
+}
+
+// ------------------------------------------------------------------ scaffolding of a benchmark run
+// (used by bench/mqtt.mjs; bench/http.mjs keeps its own copies)
+
+/**
+ * A scratch PostgreSQL database on the admin server (loopback only): `create()` makes it, `drop()` drops it
+ * with FORCE (never throws: a failure is printed). `url` is its connection string.
+ */
+export async function scratchDatabase(adminUrl, name) {
+  const { default: pg } = await import('pg')
+  const url = new URL(adminUrl)
+  url.pathname = `/${name}`
+  let created = false
+  const withAdmin = async (sql) => {
+    const c = new pg.Client({ connectionString: adminUrl.toString() })
+    try {
+      await c.connect()
+      await c.query(sql)
+    } finally {
+      await c.end().catch(() => {})
+    }
+  }
+  return {
+    name,
+    url: url.toString(),
+    async create() {
+      await withAdmin(`CREATE DATABASE ${name}`)
+      created = true
+    },
+    async drop() {
+      if (!created) return
+      try {
+        await withAdmin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+        created = false
+      } catch (err) {
+        console.error(`could not drop ${name}: ${err.message}`)
+      }
+    },
+  }
+}
+
+/** Stops a child with `signal`, SIGKILL after `graceMs`; resolves with its exit code (or the signal name). */
+export async function stopChild(child, signal = 'SIGTERM', graceMs = 30_000) {
+  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode ?? child.signalCode
+  const exited = new Promise((r) => child.once('exit', (code, sig) => r(code ?? sig)))
+  child.kill(signal)
+  const code = await Promise.race([exited, sleep(graceMs).then(() => 'timeout')])
+  if (code !== 'timeout') return code
+  child.kill('SIGKILL')
+  await exited
+  return 'timeout'
+}
+
+/**
+ * Runs a benchmark's `main()` (resolving to its exit code) with `cleanup()` after it, also on SIGINT /
+ * SIGTERM (exit 130), and exits the process with the code.
+ */
+export async function runBenchmark(name, main, cleanup) {
+  let stopping = false
+  for (const sig of ['SIGINT', 'SIGTERM']) {
+    process.on(sig, async () => {
+      if (stopping) return
+      stopping = true
+      console.error(`\n${sig}: stopping what ${name} started`)
+      await cleanup()
+      process.exit(130)
+    })
+  }
+  let code = 1
+  try {
+    code = await main()
+  } catch (err) {
+    console.error(`${name} bench failed: ${err?.stack ?? err}`)
+    code = 1
+  } finally {
+    await cleanup()
+  }
+  process.exit(code)
+}
+
+/** The gates as a markdown table: gate | measured (note) | want | PASS/FAIL. */
+export function gatesMarkdown(gates) {
+  return [
+    '| gate | measured | want | result |',
+    '|---|---|---|---|',
+    ...gates.map((g) => `| ${g.gate} | ${g.measured}${g.note ? ` (${g.note})` : ''} | ${g.want} | **${g.pass ? 'PASS' : 'FAIL'}** |`),
+  ]
+}
+
+/**
+ * parseArgs of a benchmark's own `options` plus the flags every run has (--admin-url, --no-append, --strict,
+ * --keep, --usage; --usage prints `usage` and exits 0). Returns the flags and `int(name, lo, hi)`, which
+ * exits 2 with a message when the flag is not an integer in range.
+ */
+export function benchFlags(options, usage) {
+  const { values: flags } = parseArgs({
+    options: {
+      ...options,
+      'admin-url': { type: 'string', default: process.env.BENCH_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres' },
+      'no-append': { type: 'boolean', default: false },
+      strict: { type: 'boolean', default: false },
+      keep: { type: 'boolean', default: false },
+      usage: { type: 'boolean', default: false },
+    },
+  })
+  if (flags.usage) {
+    console.log(usage)
+    process.exit(0)
+  }
+  const int = (name, lo, hi) => {
+    const v = Number(flags[name])
+    if (!Number.isInteger(v) || v < lo || v > hi) usageError(`--${name} must be an integer in ${lo}..${hi}`)
+    return v
+  }
+  return { flags, int }
+}
+
+export function usageError(message) {
+  console.error(message)
+  process.exit(2)
+}
+
+/** The --admin-url as a URL, refused (exit 2) unless it points at loopback. */
+export function loopbackAdminUrl(text) {
+  const url = new URL(text)
+  if (!['127.0.0.1', 'localhost', '[::1]', '::1'].includes(url.hostname)) usageError(`--admin-url must point at loopback (got ${url.hostname})`)
+  return url
 }
