@@ -9,11 +9,11 @@ import { startMqttReceivers, type TopicKind } from '../../lib/mqtt/index.js'
 
 export default class MqttListen extends BaseCommand<typeof MqttListen> {
   static override summary = 'Run the MQTT receivers: QoS 1 readings stored through the ingest path, each PUBACK after its commit'
-  static override description = 'Connects MQTT_CONNECTIONS clients in one shared-subscription group with persistent sessions, retries the broker for as long as it runs, and on SIGINT/SIGTERM acks what is committed, leaves the rest for redelivery and exits 0.'
-  static override examples = ['<%= config.bin %> mqtt listen', '<%= config.bin %> mqtt listen --topics iot --shared-group ingest --connections 16 --port 9101']
+  static override description = 'Connects MQTT_CONNECTIONS clients in one shared-subscription group with persistent sessions, retries the broker for as long as it runs, and on SIGINT/SIGTERM acks what is committed, leaves the rest for redelivery and exits 0.\n\nShared group or none: a shared group scales (connections, replicas), but Mosquitto 2.0.x restores sessions after a broker restart without their $share subscriptions, so what is published between the restart and the receivers\' reconnect is lost. --shared-group none subscribes with plain filters on one connection (one replica): the broker keeps them across its restart and nothing is lost, at the throughput of one connection.'
+  static override examples = ['<%= config.bin %> mqtt listen', '<%= config.bin %> mqtt listen --topics iot --shared-group ingest --connections 16 --port 9101', '<%= config.bin %> mqtt listen --shared-group none']
   static override flags = {
     topics: Flags.string({ description: 'topic families to subscribe to', options: ['iot', 'universal'], multiple: true, delimiter: ',', default: ['iot', 'universal'] }),
-    'shared-group': Flags.string({ description: 'shared-subscription group (env MQTT_SHARED_GROUP, default ingest)' }),
+    'shared-group': Flags.string({ description: 'shared-subscription group (env MQTT_SHARED_GROUP, default ingest); none: plain subscriptions, one connection, nothing lost across a broker restart' }),
     connections: Flags.integer({ description: 'MQTT connections (env MQTT_CONNECTIONS, default 8)', min: 1, max: 64 }),
     port: Flags.integer({ description: 'serve /health, /ready, /mqtt/health, /mqtt/stats and /metrics on this port', min: 0, max: 65535 }),
     host: Flags.string({ description: 'bind address of --port (env HOST, default 127.0.0.1)' }),

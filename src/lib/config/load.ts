@@ -191,6 +191,12 @@ export function loadConfig(input: LoadConfigInput): LoadedConfig {
 
   // A group or prefix holding a wildcard would subscribe to other tenants' topics.
   if (/[/+#]/.test(get<string>('MQTT_SHARED_GROUP')) || get<string>('MQTT_SHARED_GROUP') === '') problems.push('MQTT_SHARED_GROUP: must be a non-empty name without /, + or #')
+  // `none` = plain filters, which every connection would receive in full: one connection. The default
+  // count follows; a count asked for explicitly is refused rather than silently cut to 1 (a throughput surprise).
+  const plainGroup = get<string>('MQTT_SHARED_GROUP').toLowerCase() === 'none'
+  if (plainGroup && explicit.has('MQTT_CONNECTIONS') && get<number>('MQTT_CONNECTIONS') > 1) {
+    problems.push(`MQTT_SHARED_GROUP: "none" (plain subscriptions, nothing lost across a broker restart) takes one connection, each would receive every message; MQTT_CONNECTIONS (--connections) is ${get<number>('MQTT_CONNECTIONS')}: set it to 1 or leave it unset`)
+  }
   if (/[+#]/.test(get<string>('MQTT_TOPIC_PREFIX'))) problems.push('MQTT_TOPIC_PREFIX: must not contain the wildcards + or #')
   if (problems.length > 0) throw new ConfigError(problems)
   warnings.push(...adjustLegacyValues(values, explicit))
@@ -292,8 +298,8 @@ export function loadConfig(input: LoadConfigInput): LoadedConfig {
       password: opt('MQTT_PASSWORD'),
       caFile: opt('MQTT_CA_FILE') === undefined ? undefined : resolve(input.cwd ?? '.', get<string>('MQTT_CA_FILE')),
       clientId: opt('MQTT_CLIENT_ID'),
-      connections: get<number>('MQTT_CONNECTIONS'),
-      sharedGroup: get<string>('MQTT_SHARED_GROUP'),
+      connections: plainGroup ? 1 : get<number>('MQTT_CONNECTIONS'),
+      sharedGroup: plainGroup ? 'none' : get<string>('MQTT_SHARED_GROUP'),
       topicPrefix: get<string>('MQTT_TOPIC_PREFIX'),
       keepaliveSeconds: get<number>('MQTT_KEEPALIVE_SECONDS'),
       statsLogIntervalSeconds: get<number>('MQTT_STATS_LOG_INTERVAL_SECONDS'),

@@ -6,7 +6,7 @@ import type { Registry } from 'prom-client'
 
 import { MessageHandler, type HandlerRuntime, ReceiverStoppedError } from './handler.js'
 import { MqttStats } from './stats.js'
-import { subscriptionFilters, type TopicKind } from './topics.js'
+import { isPlainGroup, subscriptionFilters, type TopicKind } from './topics.js'
 
 /** One connection's state as its messages see it: a PUBACK belongs to the connection that delivered the message. */
 interface Link {
@@ -27,6 +27,7 @@ export interface ReceiverOptions {
   /** What runs the receivers (`mqtt-listen`, `serve`): part of the default client id. */
   command: string
   connections: number
+  /** Shared-subscription group; `none`: plain filters, one connection (the config enforces it). */
   group: string
   topicPrefix: string
   topics: readonly TopicKind[]
@@ -65,7 +66,7 @@ export function defaultClientId(command: string): string {
 
 /**
  * The MQTT receivers (DESIGN §10): `connections` mqtt.js clients with stable ids in one shared
- * subscription group, persistent sessions (MQTT 3.1.1, clean: false), QoS 1, the PUBACK of each
+ * subscription group (or one client with plain filters, group `none`), persistent sessions (MQTT 3.1.1, clean: false), QoS 1, the PUBACK of each
  * message sent only after its reading is committed or dead-lettered. mqtt.js hands a connection's
  * QoS 1 messages to `handleMessage` one at a time and sends the PUBACK when its callback is called;
  * the callback is called only once the message is durable, so in-flight work is bounded by the
@@ -83,6 +84,8 @@ export class MqttReceivers {
     private readonly rt: ReceiverRuntime,
     private readonly options: ReceiverOptions,
   ) {
+    // Plain filters are delivered in full to every connection: several would each handle every message.
+    if (isPlainGroup(options.group) && options.connections !== 1) throw new Error(`the group "${options.group}" (plain subscriptions) takes one connection, not ${options.connections}`)
     this.stats = new MqttStats(brokerLabel(options.url), rt.clock.now(), rt.metrics?.registry)
     this.stats.connections = options.connections
     const breaker = rt.breakers?.iot
@@ -115,7 +118,7 @@ export class MqttReceivers {
       this.summaryTimer = setInterval(() => this.rt.logger.info({ mqtt: this.stats.summary() }, 'mqtt stats'), every)
       this.summaryTimer.unref()
     }
-    this.rt.logger.info({ broker: this.stats.broker, clientIdPrefix: prefix, connections: this.options.connections, filters: this.filters }, 'mqtt receivers starting')
+    this.rt.logger.info({ broker: this.stats.broker, clientIdPrefix: prefix, connections: this.options.connections, shared: !isPlainGroup(this.options.group), filters: this.filters }, 'mqtt receivers starting')
   }
 
   private open(clientId: string, ca: Buffer | undefined): MqttClient {
@@ -150,7 +153,8 @@ export class MqttReceivers {
       this.rt.logger.info({ clientId, sessionPresent: connack.sessionPresent }, 'mqtt connected')
       // Subscribed on every CONNACK, not only when the session is gone (sessionPresent false): Mosquitto
       // 2.0.11 restores a persistent session after a restart without its $share subscriptions, so
-      // sessionPresent true does not mean the subscriptions exist. Subscribing again is idempotent.
+      // sessionPresent true does not mean the subscriptions exist (its plain ones it keeps: group `none`).
+      // Subscribing again is idempotent.
       this.subscribe(client, clientId)
     })
     client.on('close', () => {

@@ -15,14 +15,30 @@ export function normalisePrefix(prefix: string): string {
   return prefix.endsWith('/') ? prefix : `${prefix}/`
 }
 
-/** The topic filters of each kind, prefixed, in the `$share/<group>/` form shared subscriptions use. */
+/**
+ * The `MQTT_SHARED_GROUP` / `--shared-group` value that means no shared group: plain filters on one
+ * connection. Mosquitto 2.0.11 keeps a persistent session's plain subscriptions across a broker restart
+ * but drops its `$share` ones (measured: sessionPresent true, nothing delivered), so only plain filters
+ * receive what is published to a restarted broker before the receivers reconnect.
+ */
+export const NO_SHARED_GROUP = 'none'
+
+/** Whether a group value asks for plain subscriptions (`none`, any case). */
+export function isPlainGroup(group: string): boolean {
+  return group.toLowerCase() === NO_SHARED_GROUP
+}
+
+/**
+ * The topic filters of each kind, prefixed, in the `$share/<group>/` form shared subscriptions use,
+ * or plain with the group `none`.
+ */
 export function subscriptionFilters(kinds: readonly TopicKind[], options: { prefix: string; group: string }): string[] {
   const prefix = normalisePrefix(options.prefix)
   const filters: string[] = []
   // `+/+/+/data` never matches `iot/sensors/+/readings` (a different last segment): the kinds do not overlap.
   if (kinds.includes('iot')) filters.push(`${prefix}iot/sensors/+/readings`)
   if (kinds.includes('universal')) filters.push(`${prefix}+/+/+/data`)
-  return filters.map((f) => `$share/${options.group}/${f}`)
+  return isPlainGroup(options.group) ? filters : filters.map((f) => `$share/${options.group}/${f}`)
 }
 
 /**

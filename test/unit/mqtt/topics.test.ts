@@ -11,6 +11,12 @@ describe('MQTT topics', () => {
     expect(subscriptionFilters(['universal'], { prefix: 'a/b/', group: 'g' })).toEqual(['$share/g/a/b/+/+/+/data'])
   })
 
+  it('subscribes with plain filters when the group is none (any case)', () => {
+    expect(subscriptionFilters(['iot', 'universal'], { prefix: 't1', group: 'none' })).toEqual(['t1/iot/sensors/+/readings', 't1/+/+/+/data'])
+    expect(subscriptionFilters(['iot'], { prefix: '', group: 'NONE' })).toEqual(['iot/sensors/+/readings'])
+    expect(subscriptionFilters(['iot'], { prefix: '', group: 'nonexistent' })).toEqual(['$share/nonexistent/iot/sensors/+/readings'])
+  })
+
   it('routes IoT, universal (iot as a domain included) and anything else', () => {
     expect(routeTopic('iot/sensors/12/readings', '')).toEqual({ kind: 'iot', segment: '12' })
     expect(routeTopic('t1/iot/sensors/x/readings', 't1')).toEqual({ kind: 'iot', segment: 'x' })
