@@ -189,17 +189,23 @@ export class Publisher {
 
   /**
    * Publishes every message, `window` at a time, each until the broker PUBACKs it: a publish without a
-   * PUBACK within 5 s (a broker restart) is sent again (the msgId keeps it idempotent). Resolves with the
-   * count acked.
+   * PUBACK within 5 s (a broker restart) is sent again (the msgId keeps it idempotent). With `intervalMs`,
+   * message i is not sent before start + i × intervalMs (a device's steady rate; a backlog after an
+   * outage goes out as fast as the window allows). `onAcked` gets the count so far and the message's index.
+   * Resolves with the count acked.
    */
-  async publishAll(messages: readonly Message[], options: { window?: number; onAcked?: (acked: number) => void; timeoutMs?: number } = {}): Promise<number> {
+  async publishAll(messages: readonly Message[], options: { window?: number; intervalMs?: number; onAcked?: (acked: number, index: number) => void; timeoutMs?: number } = {}): Promise<number> {
     const window = options.window ?? 100
-    const deadline = Date.now() + (options.timeoutMs ?? 120_000)
+    const started = Date.now()
+    const deadline = started + (options.timeoutMs ?? 120_000)
     let next = 0
     let acked = 0
     const worker = async (): Promise<void> => {
       while (next < messages.length) {
-        const m = messages[next++] as Message
+        const index = next++
+        const m = messages[index] as Message
+        const due = started + index * (options.intervalMs ?? 0)
+        if (due > Date.now()) await sleep(due - Date.now())
         for (;;) {
           if (Date.now() > deadline) throw new Error(`publishing did not finish in time (${acked} of ${messages.length} acked)`)
           if (this.held) {
@@ -222,7 +228,7 @@ export class Publisher {
           }
         }
         acked++
-        options.onAcked?.(acked)
+        options.onAcked?.(acked, index)
       }
     }
     await Promise.all(Array.from({ length: window }, () => worker()))
