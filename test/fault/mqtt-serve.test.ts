@@ -45,7 +45,8 @@ describe.skipIf(!(await postgresAvailable()))('MQTT receivers in serve, and SIGT
     const prefix = `term-${process.pid}`
     const tag = 't'
     const N = 4000
-    const l = await world.listener(world.env(prefix, `${prefix}-c`))
+    // Two connections (a few hundred messages/s): the SIGTERM must land mid-stream, whatever the machine's speed.
+    const l = await world.listener(world.env(prefix, `${prefix}-c`, { MQTT_CONNECTIONS: '2' }))
     const publisher = await Publisher.connect(world.broker.url, `${prefix}-pub`)
     expect(await publisher.publishAll(world.messages(prefix, tag, N), { window: 50 })).toBe(N)
     await publisher.close()
