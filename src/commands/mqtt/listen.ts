@@ -14,7 +14,7 @@ export default class MqttListen extends BaseCommand<typeof MqttListen> {
   static override flags = {
     topics: Flags.string({ description: 'topic families to subscribe to', options: ['iot', 'universal'], multiple: true, delimiter: ',', default: ['iot', 'universal'] }),
     'shared-group': Flags.string({ description: 'shared-subscription group (env MQTT_SHARED_GROUP, default ingest); none: plain subscriptions, one connection, nothing lost across a broker restart' }),
-    connections: Flags.integer({ description: 'MQTT connections (env MQTT_CONNECTIONS, default 8)', min: 1, max: 64 }),
+    connections: Flags.integer({ description: 'MQTT connections (env MQTT_CONNECTIONS, default 64)', min: 1, max: 256 }),
     port: Flags.integer({ description: 'serve /health, /ready, /mqtt/health, /mqtt/stats and /metrics on this port', min: 0, max: 65535 }),
     host: Flags.string({ description: 'bind address of --port (env HOST, default 127.0.0.1)' }),
   }

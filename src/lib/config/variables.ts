@@ -134,7 +134,7 @@ export const VARIABLES = {
   MQTT_CA_FILE: { kind: str, group: 'mqtt', description: 'PEM file of the CA that signed the broker certificate (mqtts://); default: the system CAs' },
   MQTT_USE_TLS: ignoredVar('mqtt', 'unused by the legacy service too; a TLS broker is chosen by an mqtts:// MQTT_URL'),
   MQTT_CLIENT_ID: { kind: str, group: 'mqtt', description: 'client id prefix; connection i is <prefix>-<i>. Default ingest-<host name>-<command>; set a distinct one per replica when replicas share a host name' },
-  MQTT_CONNECTIONS: { kind: int(1, 64), default: '8', group: 'mqtt', description: 'MQTT connections in the shared-subscription group (each handles one message at a time: throughput ~ connections / commit latency)' },
+  MQTT_CONNECTIONS: { kind: int(1, 256), default: '64', group: 'mqtt', description: 'MQTT connections in the shared-subscription group (each handles one message at a time: throughput ~ connections / commit latency; 64 persisted 2.1x what 8 did in bench/RESULTS.md)' },
   MQTT_SHARED_GROUP: { kind: str, default: 'ingest', group: 'mqtt', description: 'shared-subscription group ($share/<group>/...): replicas in one group split the messages; none = plain subscriptions on one connection, nothing lost across a broker restart (Mosquitto 2.0.x drops $share subscriptions on restart: see MQTT)' },
   MQTT_TOPIC_PREFIX: { kind: str, default: '', group: 'mqtt', description: 'prefix of every topic (a / is added when missing), for tenants and tests' },
   MQTT_KEEPALIVE_SECONDS: { kind: int(5, 3600), default: '30', group: 'mqtt', description: 'MQTT keep-alive interval' },
