@@ -78,6 +78,7 @@ const USAGE = `npm run bench -- http [flags]
   --timeout SEC        deadline of one load run (default 180)
   --admin-url URL      PostgreSQL admin URL (default postgres://postgres@127.0.0.1:5432/postgres; loopback only)
   --cpu-prof DIR       run the round-1 servers under node --cpu-prof into DIR and print a summary (no RESULTS.md entry)
+  --batch-max N        BATCH_MAX_SIZE of the servers under test (default 10000)
   --flush-concurrency N  BATCH_FLUSH_CONCURRENCY of the servers under test (default: the engine's, 3 on PostgreSQL)
   --node-options STR   NODE_OPTIONS of the servers under test (e.g. "--max-semi-space-size=64"); noted in the results
   --no-append          do not append to bench/RESULTS.md
@@ -97,6 +98,7 @@ const { values: flags } = parseArgs({
     'open-rate-fraction': { type: 'string', default: '0.5' },
     'node-options': { type: 'string' },
     'flush-concurrency': { type: 'string' },
+    'batch-max': { type: 'string' },
     rules: { type: 'boolean', default: false },
     seed: { type: 'string', default: '1' },
     timeout: { type: 'string', default: '180' },
@@ -407,7 +409,7 @@ async function startServer(name, env, profileDir) {
   const logPath = join(TMP, `serve-${name}.log`)
   const fd = openSync(logPath, 'a')
   const nodeArgs = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []
-  const serverEnv = { ...env, ...(flags['node-options'] ? { NODE_OPTIONS: flags['node-options'] } : {}), ...(flags['flush-concurrency'] ? { BATCH_FLUSH_CONCURRENCY: flags['flush-concurrency'] } : {}) }
+  const serverEnv = { ...env, ...(flags['node-options'] ? { NODE_OPTIONS: flags['node-options'] } : {}), ...(flags['flush-concurrency'] ? { BATCH_FLUSH_CONCURRENCY: flags['flush-concurrency'] } : {}), ...(flags['batch-max'] ? { BATCH_MAX_SIZE: flags['batch-max'] } : {}) }
   const child = spawn(process.execPath, [...nodeArgs, currentBin(), 'serve', '--port', String(port), '--host', '127.0.0.1'], { env: serverEnv, cwd: TMP, stdio: ['ignore', fd, fd] })
   closeSync(fd)
   children.add(child)
@@ -819,7 +821,7 @@ async function main() {
       OPEN > 0
         ? `- open loop (PostgreSQL): after each (b), same server, TRUNCATE + CHECKPOINT, then ${fmtInt(OPEN)} packets of other rows (at most ${OPEN_MAX_S} s) at a fixed ${OPEN_FRACTION}× that round's (b) readings/s, at most ${CONC} keep-alive connections; latency = ack − scheduled send time (waiting for a free connection counts: no coordinated omission)`
         : '- open loop: off (--open-packets 0)',
-      `- service env: production defaults + RATE_LIMIT_ENABLED=0, LOG_LEVEL=warn${flags['node-options'] ? `, NODE_OPTIONS=${flags['node-options']}` : ''}${flags['flush-concurrency'] ? `, BATCH_FLUSH_CONCURRENCY=${flags['flush-concurrency']}` : ''}; sensor_readings indexes: ${ddl.map((d) => `\`${shortDdl(d)}\``).join(', ')}`,
+      `- service env: production defaults + RATE_LIMIT_ENABLED=0, LOG_LEVEL=warn${flags['node-options'] ? `, NODE_OPTIONS=${flags['node-options']}` : ''}${flags['flush-concurrency'] ? `, BATCH_FLUSH_CONCURRENCY=${flags['flush-concurrency']}` : ''}${flags['batch-max'] ? `, BATCH_MAX_SIZE=${flags['batch-max']}` : ''}; sensor_readings indexes: ${ddl.map((d) => `\`${shortDdl(d)}\``).join(', ')}`,
       '',
       '**PostgreSQL**: (a) `psql \\copy` of the same rows vs (b) `ingest serve`',
       '',

@@ -18,7 +18,14 @@ export function parseHistograms(text) {
 
 export async function scrape(port) {
   const r = await fetch(`http://127.0.0.1:${port}/metrics`)
-  return r.ok ? parseHistograms(await r.text()) : new Map()
+  if (!r.ok) return new Map()
+  const text = await r.text()
+  const out = parseHistograms(text)
+  // Event-loop lag: prom-client resets its monitor at every scrape, so these gauges cover the time since the last one.
+  const gauges = {}
+  for (const m of text.matchAll(/^nodejs_eventloop_lag_(p50|p99|max)_seconds (\S+)$/gm)) gauges[m[1]] = Number(m[2])
+  out.eventLoop = gauges
+  return out
 }
 
 /**
@@ -27,6 +34,7 @@ export async function scrape(port) {
  */
 export function histogramDeltas(before, after) {
   const out = []
+  if (after.eventLoop && Object.keys(after.eventLoop).length) out.push({ key: 'eventloop_lag', eventLoop: after.eventLoop })
   for (const [key, buckets] of after) {
     const prev = before.get(key) ?? new Map()
     const bounds = [...buckets.keys()].sort((a, b) => a - b)
@@ -45,7 +53,11 @@ const ms = (s) => (s === Infinity ? '>1 s' : `≤${+(s * 1000).toPrecision(3)} m
 
 /** One line per histogram of interest: `phase n p50 p99 max >10ms`. */
 export function fmtDeltas(rows, filter = /flush_phase|queue_wait|commit_seconds|gc_duration/) {
-  return rows
-    .filter((r) => filter.test(r.key))
-    .map((r) => `${r.key.replace(/^ingest_|^nodejs_/, '')}: n ${r.n} p50 ${ms(r.p50)} p99 ${ms(r.p99)} max ${ms(r.max)} >10ms ${r.over10ms}`)
+  const loop = rows.find((r) => r.eventLoop)
+  // prom-client samples the loop every 10 ms (eventLoopMonitoringPrecision): a delay of 10 ms is an idle loop.
+  const raw = (s) => `${(s * 1000).toFixed(1)} ms`
+  const lag = loop ? [`event-loop delay over the segment (10 ms sampling = idle): p50 ${raw(loop.eventLoop.p50)} p99 ${raw(loop.eventLoop.p99)} max ${raw(loop.eventLoop.max)}`] : []
+  return lag.concat(rows
+    .filter((r) => !r.eventLoop && filter.test(r.key))
+    .map((r) => `${r.key.replace(/^ingest_|^nodejs_/, '')}: n ${r.n} p50 ${ms(r.p50)} p99 ${ms(r.p99)} max ${ms(r.max)} >10ms ${r.over10ms}`))
 }
