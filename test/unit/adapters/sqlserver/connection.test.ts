@@ -11,7 +11,6 @@ import {
   decodeRows,
   describeMssqlTarget,
   isMssqlTransient,
-  isMssqlUniqueViolation,
   MssqlPool,
   mssqlDialect,
   prepareRequest,
@@ -318,7 +317,6 @@ describe('wrapMssqlError', () => {
     const unique = Object.assign(new Error('Violation of UNIQUE KEY'), { number: 2627 })
     expect(wrapMssqlError(unique, 't')).toMatchObject({ errorClass: 'unique', driverCode: '2627', message: '2627: Violation of UNIQUE KEY', cause: unique })
     expect(isUniqueViolation(wrapMssqlError(unique, 't'))).toBe(true)
-    expect(isMssqlUniqueViolation(unique)).toBe(true)
     expect(wrapMssqlError(Object.assign(new Error('FK'), { number: 547 }), 't')).toMatchObject({ errorClass: 'constraint' })
     expect(wrapMssqlError(Object.assign(new Error('overflow'), { number: 8115 }), 't')).toMatchObject({ errorClass: 'data' })
     expect(wrapMssqlError(Object.assign(new Error('raised'), { number: 50000 }), 't')).toMatchObject({ errorClass: 'store_error', driverCode: '50000' })

@@ -318,12 +318,6 @@ const TRANSIENT_CODES = new Set(['ESOCKET', 'ETIMEOUT', 'ECONNCLOSED', 'ECONNRES
  */
 export const TRANSIENT_ERROR_NUMBERS: ReadonlySet<number> = new Set([-2, 64, 233, 1205, 10053, 10054, 10060, 40197, 40501, 40613, 49918, 49919, 49920])
 
-/** Unique key (2627) or unique index (2601) violation. */
-export function isMssqlUniqueViolation(err: unknown): boolean {
-  const n = errorNumber(err)
-  return n === 2627 || n === 2601
-}
-
 function errorNumber(err: unknown): number | undefined {
   if (typeof err !== 'object' || err === null) return undefined
   const e = err as { number?: unknown; info?: { number?: unknown } }
