@@ -24,7 +24,6 @@ import { createHash } from 'node:crypto'
 import { copyFileSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, closeSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { parseArgs } from 'node:util'
 
 import Database from 'better-sqlite3'
 import pg from 'pg'
@@ -32,6 +31,7 @@ import pg from 'pg'
 import {
   appendResults,
   BENCH_DIR,
+  benchFlags,
   cleanEnv,
   cli,
   cpuMsByName,
@@ -42,6 +42,7 @@ import {
   fmtMB,
   fmtMs,
   freePort,
+  gatesMarkdown,
   machineInfo,
   machineLines,
   max,
@@ -85,8 +86,8 @@ const USAGE = `npm run bench -- http [flags]
   --strict             exit 1 when a performance target FAILs too (default: only exactness failures exit 1)
   --keep               keep the scratch database and temp folder`
 
-const { values: flags } = parseArgs({
-  options: {
+const { flags, int } = benchFlags(
+  {
     readings: { type: 'string', default: '200000' },
     rounds: { type: 'string', default: '3' },
     concurrency: { type: 'string', default: '50' },
@@ -102,27 +103,10 @@ const { values: flags } = parseArgs({
     rules: { type: 'boolean', default: false },
     seed: { type: 'string', default: '1' },
     timeout: { type: 'string', default: '180' },
-    'admin-url': { type: 'string', default: process.env.BENCH_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres' },
     'cpu-prof': { type: 'string' },
-    'no-append': { type: 'boolean', default: false },
-    strict: { type: 'boolean', default: false },
-    keep: { type: 'boolean', default: false },
-    usage: { type: 'boolean', default: false },
   },
-})
-if (flags.usage) {
-  console.log(USAGE)
-  process.exit(0)
-}
-
-const int = (name, lo, hi) => {
-  const v = Number(flags[name])
-  if (!Number.isInteger(v) || v < lo || v > hi) {
-    console.error(`--${name} must be an integer in ${lo}..${hi}`)
-    process.exit(2)
-  }
-  return v
-}
+  USAGE,
+)
 const PACKET = int('packet-size', 1, 10_000)
 const N = Math.ceil(int('readings', 1, 5_000_000) / PACKET) * PACKET
 const ROUNDS = int('rounds', 1, 20)
@@ -848,9 +832,7 @@ async function main() {
           `| ${r.r} | ${fmtInt(r.sq.rps)} | ${fmtInt(r.perPacket.rps)} | ${fmtInt(r.bulk.rps)} | ${r.sqRatio.toFixed(3)}× | ${r.sqBulkRatio.toFixed(3)}× | ${fmtMs(r.sq.p50)} | ${fmtMs(r.sq.p99)} | ${fmtMB(r.sq.rssPeakKB)} | ${r.sq.cpuServerUs.toFixed(1)} / ${r.sq.cpuLoadgenUs.toFixed(1)} | ${r.sq.otherCores.toFixed(2)} | ${r.sq.failureCount} | ${r.sq.exact && r.perPacket.stored === N && r.bulk.stored === N ? 'yes' : '**NO**'} |`,
       ),
       '',
-      '| gate | measured | want | result |',
-      '|---|---|---|---|',
-      ...gates.map((g) => `| ${g.gate} | ${g.measured}${g.note ? ` (${g.note})` : ''} | ${g.want} | **${verdict(g)}** |`),
+      ...gatesMarkdown(gates),
     ].join('\n')
     appendResults(md)
     log('appended to bench/RESULTS.md')
