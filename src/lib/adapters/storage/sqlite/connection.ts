@@ -31,7 +31,10 @@ export const sqliteDialect: Dialect = {
 export function encodeSqliteParam(p: Param | undefined): string | number | bigint | Buffer | null {
   if (p === undefined || p === null) return null
   // Times are stored as ISO text; a Date carrying microseconds (timeParam) keeps them: six digits.
-  if (p instanceof Date) return microsOf(p) === 0 ? p.toISOString() : isoMicros(p.getTime() + microsOf(p) / 1000)
+  if (p instanceof Date) {
+    const micros = microsOf(p)
+    return micros === 0 ? p.toISOString() : isoMicros(p.getTime() + micros / 1000)
+  }
   if (typeof p === 'boolean') return p ? 1 : 0
   // SQLite has no arrays: they travel as JSON (read with json_each).
   if (Array.isArray(p)) return JSON.stringify(p)
