@@ -7,6 +7,7 @@ import type { RegistryStore } from './registry-store.js'
 import type { RoleKeyStore } from './role-key-store.js'
 import type { SecurityAuditStore } from './security-audit-store.js'
 import type { StatusStore } from './status-store.js'
+import type { UniversalStore } from './universal-store.js'
 import type { Engine } from './engine.js'
 
 export type { Engine }
@@ -24,6 +25,8 @@ export interface Database {
   /** The IoT write path (group-commit flushes) and sensor lookups. */
   readonly ingest: IngestStore
   readonly status: StatusStore
+  /** The universal write path (data points, stream alerts, audit); used on the universal store. */
+  readonly points: UniversalStore
   /** Operations tables (used on the universal store). */
   readonly idempotency: IdempotencyStore
   /** Device keys and the devices' last connection (used on the IoT store). */

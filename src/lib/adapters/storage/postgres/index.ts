@@ -5,6 +5,7 @@ import { sharedSqlStores } from '../sql/shared-stores.js'
 import { createSqlMigrator } from '../sql/migrator.js'
 import { createPostgresIngestStore } from './ingest-store.js'
 import { PgPool, type PgPoolOptions } from './pool.js'
+import { createPostgresUniversalStore } from './universal-store.js'
 
 export interface PostgresDatabase extends Database {
   readonly pool: PgPool
@@ -40,6 +41,7 @@ export function openPostgresDatabase(options: PgPoolOptions): PostgresDatabase {
     migrator,
     ...sharedSqlStores(pool),
     ingest: createPostgresIngestStore(pool),
+    points: createPostgresUniversalStore(pool),
     ping: async () => {
       await pool.all('SELECT 1')
     },

@@ -5,6 +5,7 @@ import { sharedSqlStores } from '../sql/shared-stores.js'
 import { createSqlMigrator } from '../sql/migrator.js'
 import { createSqliteIngestStore } from './ingest-store.js'
 import { SqliteConnection, type OpenSqliteOptions } from './connection.js'
+import { createSqliteUniversalStore } from './universal-store.js'
 
 export interface SqliteDatabase extends Database {
   readonly connection: SqliteConnection
@@ -39,6 +40,7 @@ export function openSqliteDatabase(options: OpenSqliteOptions): SqliteDatabase {
     migrator,
     ...sharedSqlStores(connection),
     ingest: createSqliteIngestStore(connection),
+    points: createSqliteUniversalStore(connection),
     ping: async () => {
       await connection.all('SELECT 1')
     },

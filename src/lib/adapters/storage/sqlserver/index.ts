@@ -1,11 +1,16 @@
 import type { SqlServerConfig } from '../../../config/index.js'
 import { SchemaBehindError, UserError } from '../../../errors/index.js'
 import type { Database } from '../../../ports/storage.js'
+import type { UniversalStore } from '../../../ports/universal-store.js'
 import { loadMigrationFiles } from '../sql/migration-files.js'
 import { sharedSqlStores } from '../sql/shared-stores.js'
 import { describeMssqlTarget, MssqlPool } from './connection.js'
 import { createSqlServerIngestStore, PROCEDURE_NAME } from './ingest-store.js'
 import { createMssqlMigrator } from './migrator.js'
+
+const universalOnly = (): Promise<never> => Promise.reject(new UserError('UNIVERSAL_ON_SQLSERVER', 'SQL Server holds only the IoT store: the universal store (data points, stream alerts, audit) runs on SQLite or PostgreSQL'))
+/** SQL Server is never the universal store (config selects SQLite or PostgreSQL for it). */
+const NO_UNIVERSAL_STORE: UniversalStore = { flushConcurrency: 1, transaction: universalOnly, audit: universalOnly, seriesStatus: universalOnly }
 
 export interface SqlServerDatabase extends Database {
   readonly pool: MssqlPool
@@ -31,6 +36,7 @@ export function openSqlServerDatabase(config: SqlServerConfig, options: SqlServe
     migrator,
     ...sharedSqlStores(pool),
     ingest: createSqlServerIngestStore(pool, { useProcedure: config.useProcedure }),
+    points: NO_UNIVERSAL_STORE,
     ping: async () => {
       await pool.all('SELECT 1 AS ok')
     },

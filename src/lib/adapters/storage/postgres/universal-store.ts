@@ -1,0 +1,84 @@
+import { isoMicros } from '../../../domain/time.js'
+import { type AuditRow, type PointKey, type PointRow, pointKeyString, type UniversalStore } from '../../../ports/universal-store.js'
+import type { SqlExecutor } from '../sql/executor.js'
+import { toMsOrNull, toNumber } from '../sql/row.js'
+import { createSqlUniversalTx, seriesStatusSql } from '../sql/universal-tx.js'
+import type { PgPool } from './pool.js'
+
+// One statement per flush whatever its size: every column as an array. ON CONFLICT DO NOTHING is the
+// backstop of the pre-check (which runs under the series locks, so it is exact for this store).
+const INSERT_POINTS = `INSERT INTO data_points (stream_id, source_id, domain, value, "timestamp", classification, sequence, domain_metadata, ingested_at)
+  SELECT * FROM unnest(?::text[], ?::text[], ?::text[], ?::float8[], ?::timestamptz[], ?::text[], ?::bigint[], ?::jsonb[], ?::timestamptz[])
+  ON CONFLICT DO NOTHING`
+
+const EXISTING_KEYS = `SELECT d.domain, d.source_id, d.stream_id, d."timestamp", d.sequence FROM data_points d
+  JOIN unnest(?::text[], ?::text[], ?::text[], ?::timestamptz[], ?::bigint[]) AS k(domain, source_id, stream_id, ts, seq)
+  ON d.domain = k.domain AND d.source_id = k.source_id AND d.stream_id = k.stream_id AND d."timestamp" = k.ts AND d.sequence = k.seq`
+
+const SAVE_STATES = `INSERT INTO stream_rule_state (series_id, state, updated_at)
+  SELECT s.id, s.state, now() FROM unnest(?::text[], ?::jsonb[]) AS s(id, state)
+  ON CONFLICT (series_id) DO UPDATE SET state = EXCLUDED.state, updated_at = EXCLUDED.updated_at`
+
+const INSERT_AUDIT = `INSERT INTO ingestion_audit_log (series_id, domain, source_id, value, classification, transport, api_key_hash, client_ip, data_timestamp, status, error_message, metadata)
+  SELECT * FROM unnest(?::text[], ?::text[], ?::text[], ?::float8[], ?::text[], ?::text[], ?::text[], ?::text[], ?::timestamptz[], ?::text[], ?::text[], ?::jsonb[])`
+
+async function insertPoints(tx: SqlExecutor, rows: readonly PointRow[]): Promise<void> {
+  await tx.run(INSERT_POINTS, [
+    rows.map((r) => r.series.streamId),
+    rows.map((r) => r.series.sourceId),
+    rows.map((r) => r.series.domain),
+    rows.map((r) => r.value),
+    rows.map((r) => isoMicros(r.time)),
+    rows.map((r) => r.classification),
+    rows.map((r) => r.sequence),
+    rows.map((r) => r.metadata),
+    rows.map((r) => isoMicros(r.ingestTime)),
+  ])
+}
+
+async function existingKeys(tx: SqlExecutor, keys: readonly PointKey[]): Promise<Set<string>> {
+  const rows = await tx.all(EXISTING_KEYS, [keys.map((k) => k.series.domain), keys.map((k) => k.series.sourceId), keys.map((k) => k.series.streamId), keys.map((k) => isoMicros(k.time)), keys.map((k) => k.sequence)])
+  const found = new Set<string>()
+  for (const r of rows) found.add(pointKeyString({ series: { seriesId: `${String(r['domain'])}:${String(r['source_id'])}:${String(r['stream_id'])}` }, time: toMsOrNull(r['timestamp']) ?? 0, sequence: toNumber(r['sequence']) }))
+  return found
+}
+
+async function insertAudit(tx: SqlExecutor, rows: readonly AuditRow[]): Promise<void> {
+  await tx.run(INSERT_AUDIT, [
+    rows.map((a) => a.seriesId),
+    rows.map((a) => a.domain),
+    rows.map((a) => a.sourceId),
+    rows.map((a) => a.value),
+    rows.map((a) => a.classification),
+    rows.map((a) => a.transport),
+    rows.map((a) => a.credential),
+    rows.map((a) => a.clientIp),
+    rows.map((a) => isoMicros(a.dataTime)),
+    rows.map((a) => a.status),
+    rows.map((a) => a.error),
+    rows.map((a) => a.metadata),
+  ])
+}
+
+const hooks = {
+  lockClause: 'FOR UPDATE',
+  insertPoints,
+  existingKeys,
+  insertAudit,
+  saveStates: async (tx: SqlExecutor, states: ReadonlyArray<{ seriesId: string; state: string }>) => {
+    await tx.run(SAVE_STATES, [states.map((s) => s.seriesId), states.map((s) => s.state)])
+  },
+}
+
+/** The universal store on PostgreSQL: a handful of array statements per flush, three flushes at once. */
+export function createPostgresUniversalStore(pool: PgPool): UniversalStore {
+  return {
+    flushConcurrency: 3,
+    transaction: (fn) => pool.transaction((tx) => fn(createSqlUniversalTx(tx, hooks))),
+    audit: async (rows) => {
+      if (rows.length > 0) await insertAudit(pool, rows)
+    },
+    seriesStatus: (s) => seriesStatusSql(pool, s),
+  }
+}
+
