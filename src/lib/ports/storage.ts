@@ -1,3 +1,4 @@
+import type { CsvImportStore } from './csv-import-store.js'
 import type { DeviceKeyStore } from './device-key-store.js'
 import type { IdempotencyStore } from './idempotency-store.js'
 import type { IngestStore } from './ingest-store.js'
@@ -37,6 +38,8 @@ export interface Database {
   readonly securityAudit: SecurityAuditStore
   /** `job_runs` (universal store). */
   readonly jobRuns: JobRunStore
+  /** `csv_import_jobs`: CSV import checkpoints and upload jobs (universal store). */
+  readonly csvImports: CsvImportStore
   /** Cheap liveness probe (`SELECT 1`). */
   ping(): Promise<void>
   /** Fails with SchemaBehindError when migrations are pending. */

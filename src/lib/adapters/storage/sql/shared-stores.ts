@@ -1,4 +1,5 @@
 import type { Database } from '../../../ports/storage.js'
+import { createSqlCsvImportStore } from './csv-import-store.js'
 import { createSqlDeviceKeyStore } from './device-key-store.js'
 import type { SqlExecutor } from './executor.js'
 import { createSqlIdempotencyStore } from './idempotency-store.js'
@@ -9,7 +10,7 @@ import { createSqlSecurityAuditStore } from './security-audit-store.js'
 import { createSqlStatusStore } from './status-store.js'
 
 /** The low-volume stores every engine serves through the same SQL over its executor. */
-export function sharedSqlStores(exec: SqlExecutor): Pick<Database, 'registry' | 'status' | 'idempotency' | 'deviceKeys' | 'roleKeys' | 'securityAudit' | 'jobRuns'> {
+export function sharedSqlStores(exec: SqlExecutor): Pick<Database, 'registry' | 'status' | 'idempotency' | 'deviceKeys' | 'roleKeys' | 'securityAudit' | 'jobRuns' | 'csvImports'> {
   return {
     registry: createSqlRegistryStore(exec),
     status: createSqlStatusStore(exec),
@@ -18,5 +19,6 @@ export function sharedSqlStores(exec: SqlExecutor): Pick<Database, 'registry' | 
     roleKeys: createSqlRoleKeyStore(exec),
     securityAudit: createSqlSecurityAuditStore(exec),
     jobRuns: createSqlJobRunStore(exec),
+    csvImports: createSqlCsvImportStore(exec),
   }
 }
