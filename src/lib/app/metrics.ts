@@ -1,5 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 
+import type { MlStreamStatus } from '../ports/ml-stream.js'
+
 /** Prometheus metrics of one process (served on /metrics). */
 export interface Metrics {
   readonly registry: Registry
@@ -18,6 +20,7 @@ export interface Metrics {
   readonly alertPushes: Counter<'outcome'>
   readonly flushPhaseSeconds: Histogram<'phase'>
   readonly queueWaitSeconds: Histogram
+  readonly mlStreamEntries: Counter<'stream' | 'outcome'>
 }
 
 /** Fine buckets from 0.25 ms to 1 s: the open-loop tail lives between 5 and 100 ms. */
@@ -42,6 +45,7 @@ export function createMetrics(): Metrics {
     // Where a slow answer spends its time: waiting for a flush, then each part of the flush's transaction.
     flushPhaseSeconds: new Histogram({ name: 'ingest_flush_phase_seconds', help: 'Duration of each part of a group-commit flush (lock: BEGIN + rule-state locks, rules, classify, write: insert + effects + state + COMMIT)', labelNames: ['phase'], buckets: LATENCY_BUCKETS, registers: [registry] }),
     queueWaitSeconds: new Histogram({ name: 'ingest_queue_wait_seconds', help: 'Time a caller waited between submitting its items and the flush that took them', buckets: LATENCY_BUCKETS, registers: [registry] }),
+    mlStreamEntries: new Counter({ name: 'ingest_ml_stream_entries_total', help: 'ML stream entries by stream and outcome: published (confirmed by Redis), throttled (readings:validated per-sensor throttle), dropped (Redis unavailable or failing, or the publish queue full)', labelNames: ['stream', 'outcome'], registers: [registry] }),
     alertPushes: new Counter({ name: 'ingest_alert_push_total', help: 'Legacy pushes of opened alerts to BACKEND_URL (INTERNAL_API_KEY set): sent, failed, dropped', labelNames: ['outcome'], registers: [registry] }),
   }
   return m
@@ -53,4 +57,25 @@ export function createMetrics(): Metrics {
  */
 export function collectProcessMetrics(metrics: Metrics): void {
   collectDefaultMetrics({ register: metrics.registry, gcDurationBuckets: LATENCY_BUCKETS, eventLoopMonitoringPrecision: 10 })
+}
+
+/**
+ * The ML stream's state as gauges read at each scrape: on/off, Redis available, entries queued and in
+ * flight (the lag), seconds since the last confirmed publish (-1: none yet).
+ */
+export function observeMlStream(metrics: Metrics, status: () => MlStreamStatus): void {
+  const registers = [metrics.registry]
+  const gauge = (name: string, help: string, read: (s: MlStreamStatus) => number) =>
+    new Gauge({
+      name,
+      help,
+      registers,
+      collect() {
+        this.set(read(status()))
+      },
+    })
+  gauge('ingest_ml_stream_enabled', 'ML stream on (1: Redis configured) or off (0)', (s) => (s.enabled ? 1 : 0))
+  gauge('ingest_ml_stream_available', 'ML stream Redis connected and not in a back-off period', (s) => (s.available ? 1 : 0))
+  gauge('ingest_ml_stream_queued', 'ML stream entries waiting to be sent or in a pipeline not yet confirmed', (s) => s.queued)
+  gauge('ingest_ml_stream_last_publish_age_seconds', 'Seconds since the ML stream last published (-1: nothing published yet)', (s) => s.lastPublishAgeSeconds ?? -1)
 }

@@ -17,6 +17,8 @@ export interface FlushResult {
   outcomes: ItemOutcome[]
   /** Alerts opened by this flush (for the optional legacy push after commit). */
   openedAlerts: number[]
+  /** The batch's sensors' rules as the flush read them (their sensor types for the ML stream after commit). */
+  rules?: ReadonlyMap<number, Pick<SensorRules, 'sensorType'>>
 }
 
 const readingTime = (item: ReadingItem): number => item.deviceTime ?? item.ingestTime
@@ -182,6 +184,6 @@ async function flushOnce(store: IngestStore, items: readonly ReadingItem[], opti
     phase('classify')
     const { openedAlerts } = await tx.write({ rows, effects, latest, states: writes, optimistic: !precheck })
     phase('write')
-    return { outcomes, openedAlerts }
+    return { outcomes, openedAlerts, rules }
   })
 }

@@ -8,6 +8,7 @@ import type { Clock } from '../../ports/clock.js'
 import type { DeadLetterQueue, ReplayableReading } from '../../ports/dead-letter-queue.js'
 import type { DedupFilter } from '../../ports/dedup-filter.js'
 import type { IngestStore, SensorInfo } from '../../ports/ingest-store.js'
+import type { MlReading, MlStream } from '../../ports/ml-stream.js'
 import { GroupCommitter } from '../group-commit.js'
 import type { Metrics } from '../metrics.js'
 import type { CircuitBreaker } from '../resilience/circuit-breaker.js'
@@ -50,8 +51,10 @@ export interface IngestServiceDeps {
   dlq?: DeadLetterQueue | undefined
   /** The pre-filter; default: an in-process LRU. */
   dedup?: DedupFilter | undefined
-  /** After-commit hook (ML stream, push): best effort, never fails the request. */
+  /** After-commit hook (push): best effort, never fails the request. */
   afterCommit?(result: FlushResult): void
+  /** Clean readings to readings:validated, stored MQTT readings to readings:raw, after each commit (never waits). */
+  mlStream?: MlStream | undefined
   /** Called when the store breaker closes again (automatic DLQ replay). */
   onBreakerClosed?(): void
   /** The IoT store's breaker when the caller shares it (the runtime: also the universal store's when both are one database). */
@@ -85,6 +88,24 @@ export function dedupFilterKey(item: { sensorId: number; dedupKey: string | null
 
 export function toReplayable(item: ReadingItem): ReplayableReading {
   return { kind: 'reading', sensorId: item.sensorId, value: item.value, deviceTime: item.deviceTime, ingestTime: item.ingestTime, dedupKey: item.dedupKey, sequence: item.sequence, transport: item.transport, backfill: item.backfill, alerts: item.alerts }
+}
+
+/** A flush's stored readings to the ML stream (DESIGN §11): clean ones to readings:validated, MQTT ones to readings:raw. */
+function publishToMl(stream: MlStream, items: readonly ReadingItem[], result: FlushResult): void {
+  const validated: MlReading[] = []
+  const raw: MlReading[] = []
+  const outcomes = result.outcomes
+  for (let i = 0; i < outcomes.length; i++) {
+    const o = outcomes[i]
+    const item = items[i]
+    if (!item || o?.status !== 'stored' || o.classification === undefined) continue
+    const clean = o.classification === 'ML_PREDICTION'
+    if (!clean && item.transport !== 'mqtt') continue
+    const reading: MlReading = { sensorId: item.sensorId, sensorType: result.rules?.get(item.sensorId)?.sensorType ?? null, value: item.value, time: item.deviceTime ?? item.ingestTime, classification: o.classification }
+    if (clean) validated.push(reading)
+    if (item.transport === 'mqtt') raw.push(reading)
+  }
+  if (validated.length > 0 || raw.length > 0) stream.publishReadings({ validated, raw })
 }
 
 /**
@@ -264,6 +285,7 @@ export class IngestService {
     })
     try {
       this.dedup.remember(keys)
+      if (this.deps.mlStream?.enabled) publishToMl(this.deps.mlStream, items, result)
       this.deps.afterCommit?.(result)
     } catch (err) {
       this.deps.logger.warn({ err }, 'after-commit hook failed')

@@ -2,15 +2,18 @@ import type { RedisClient } from '../../adapters/redis/client.js'
 import type { AlertPush } from '../../ports/alert-push.js'
 import type { DeadLetterQueue } from '../../ports/dead-letter-queue.js'
 import type { DedupFilter } from '../../ports/dedup-filter.js'
+import type { MlStream } from '../../ports/ml-stream.js'
 import type { AppContext } from '../context.js'
 import { createDiagnostics, type Diagnostics } from '../diagnostics.js'
 import { openDlq, type ReplayFn, replayThroughIngest } from '../dlq.js'
-import { collectProcessMetrics, createMetrics, type Metrics } from '../metrics.js'
+import { collectProcessMetrics, createMetrics, type Metrics, observeMlStream } from '../metrics.js'
 import { AutoReplayer } from '../resilience/auto-replay.js'
 import type { CircuitBreaker } from '../resilience/circuit-breaker.js'
 import { createMemoryDedupFilter, layerDedupFilters } from '../resilience/memory-dedup.js'
 import { createStoreBreaker } from '../resilience/store-breaker.js'
 import type { FlushResult } from './flush.js'
+import { PointService } from '../universal/point-service.js'
+import { createStreamConfigSource } from '../universal/stream-config-source.js'
 import { IngestService } from './ingest-service.js'
 import { createDeliveryCounters, type DeliveryCounters } from './resilient-flush.js'
 
@@ -25,6 +28,8 @@ export interface IngestRuntime extends Pick<AppContext, 'config' | 'logger' | 'c
   readonly diagnostics: Diagnostics
   /** IoT readings: every transport's readings go through it. */
   readonly ingest: IngestService
+  /** Universal points (`/ingest/data`, WebSocket, CSV): the universal store's own breaker. */
+  readonly points: PointService
   /** One breaker per store (the same object when both stores are one database). */
   readonly breakers: { readonly iot: CircuitBreaker; readonly universal: CircuitBreaker }
   /** The DLQ the ingest path dead-letters into; undefined when DLQ_ENABLED is off or the runtime replays it. */
@@ -32,6 +37,8 @@ export interface IngestRuntime extends Pick<AppContext, 'config' | 'logger' | 'c
   readonly dedup: DedupFilter
   /** The shared Redis client when REDIS_URL is set (rate limits of the transports that have them). */
   readonly redis: RedisClient | undefined
+  /** The ML stream (DESIGN §11): on with Redis, a no-op without; the universal path publishes its clean points here. */
+  readonly mlStream: MlStream
   readonly counters: DeliveryCounters
   readonly startedAt: number
   /** `/resilience/health`: dedup, DLQ, breakers, Redis and replay state. */
@@ -79,6 +86,9 @@ export async function createIngestRuntime(ctx: AppContext, options: IngestRuntim
         dedup = layerDedupFilters(memoryDedup, shared)
       }
     }
+    const mlStream = await openMlStream(ctx, redis, metrics)
+    releasers.push(() => mlStream.close())
+    observeMlStream(metrics, () => mlStream.status())
     const dlq = mode === 'dead-letter' && config.dlq.enabled ? await openDlq(ctx) : undefined
     if (dlq) releasers.push(() => dlq.close())
 
@@ -94,8 +104,9 @@ export async function createIngestRuntime(ctx: AppContext, options: IngestRuntim
       releasers.push(() => created.close())
     }
     const afterCommit = push ? (result: FlushResult) => push.announce(result.openedAlerts) : undefined
-    const serviceDeps = { config, logger, clock, store: ctx.iot.ingest, metrics, diagnostics, dedup, counters, ...(afterCommit ? { afterCommit } : {}) }
+    const serviceDeps = { config, logger, clock, store: ctx.iot.ingest, metrics, diagnostics, dedup, counters, mlStream, ...(afterCommit ? { afterCommit } : {}) }
     const ingest = new IngestService({ ...serviceDeps, breaker: iotBreaker, dlq })
+    const points = new PointService({ config, logger, clock, store: ctx.universal.points, configs: createStreamConfigSource(ctx), metrics, breaker: universalBreaker, counters, dlq })
 
     if (dlq && (options.autoReplay ?? true)) {
       // Replays go through a service of their own without a DLQ, so a failing replay never adds a
@@ -126,10 +137,12 @@ export async function createIngestRuntime(ctx: AppContext, options: IngestRuntim
       metrics,
       diagnostics,
       ingest,
+      points,
       breakers: { iot: iotBreaker, universal: universalBreaker },
       dlq,
       dedup,
       redis,
+      mlStream,
       counters,
       startedAt: clock.now(),
       async resilienceHealth() {
@@ -149,11 +162,12 @@ export async function createIngestRuntime(ctx: AppContext, options: IngestRuntim
           breaker: iotBreaker.stats(),
           breakers: { iot: iotBreaker.stats(), universal: universalBreaker.stats() },
           replay: replayer?.stats ?? null,
+          ml_stream: mlStream.status(),
         }
       },
       async close() {
         // The ingest path first (answers and commits what is queued), then what it used, newest first.
-        await ingest.close()
+        await Promise.all([ingest.close(), points.close()])
         for (const release of releasers.reverse()) await release()
       },
     }
@@ -161,6 +175,17 @@ export async function createIngestRuntime(ctx: AppContext, options: IngestRuntim
     for (const release of releasers.reverse()) await release().catch(() => undefined)
     throw err
   }
+}
+
+/** The ML stream on the shared Redis client, or the no-op one (health says why) without Redis. */
+async function openMlStream(ctx: AppContext, redis: RedisClient | undefined, metrics: Metrics): Promise<MlStream> {
+  const settings = { minIntervalSeconds: ctx.config.ml.publishMinIntervalSeconds, maxLen: ctx.config.ml.streamMaxLen }
+  if (!redis) {
+    const { createNoopMlStream } = await import('../../adapters/ml-stream-noop.js')
+    return createNoopMlStream('Redis not configured (REDIS_URL unset or REDIS_ENABLED=false)', settings)
+  }
+  const { createRedisMlStream } = await import('../../adapters/redis/ml-stream.js')
+  return createRedisMlStream(redis, { ...settings, clock: ctx.clock, logger: ctx.logger, onEntries: (stream, outcome, n) => metrics.mlStreamEntries.inc({ stream, outcome }, n) })
 }
 
 /** A Redis lease (SET NX PX) so one replica at a time replays the shared DLQ. */

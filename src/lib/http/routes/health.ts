@@ -40,6 +40,7 @@ export function registerHealthRoutes(app: FastifyInstance, rt: HttpRuntime): voi
       universalUp = false
     }
     const postgres = rt.config.storage.postgresUrl !== undefined
+    const ml = rt.mlStream.status()
     return {
       status: universalUp ? 'healthy' : 'degraded',
       iot_domain: 'available',
@@ -47,6 +48,8 @@ export function registerHealthRoutes(app: FastifyInstance, rt: HttpRuntime): voi
       postgres_configured: postgres,
       universal_engine: rt.universal.engine,
       message: universalUp ? 'Multi-domain ingestion ready' : 'Universal store unavailable',
+      // DESIGN §11: whether clean readings reach the ML consumers, and how far behind the stream is.
+      ml_stream: { status: !ml.enabled ? 'off' : ml.available ? 'on' : 'unavailable', reason: ml.reason, queued: ml.queued, last_publish_age_seconds: ml.lastPublishAgeSeconds, throttled: ml.throttled, dropped: ml.dropped, last_error: ml.lastError },
     }
   })
 }
