@@ -4,6 +4,7 @@ import type { IdempotencyStore } from './idempotency-store.js'
 import type { IngestStore } from './ingest-store.js'
 import type { JobRunStore } from './job-run-store.js'
 import type { Migrator } from './migrator.js'
+import type { PredictionStore } from './prediction-store.js'
 import type { RegistryStore } from './registry-store.js'
 import type { RoleKeyStore } from './role-key-store.js'
 import type { SecurityAuditStore } from './security-audit-store.js'
@@ -38,6 +39,8 @@ export interface Database {
   readonly securityAudit: SecurityAuditStore
   /** `job_runs` (universal store). */
   readonly jobRuns: JobRunStore
+  /** `predictions`, `ml_models`, `ml_watermarks`, `ml_events`: the ML jobs (used on the IoT store). */
+  readonly predictions: PredictionStore
   /** `csv_import_jobs`: CSV import checkpoints and upload jobs (universal store). */
   readonly csvImports: CsvImportStore
   /** Cheap liveness probe (`SELECT 1`). */

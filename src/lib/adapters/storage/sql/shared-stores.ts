@@ -4,13 +4,14 @@ import { createSqlDeviceKeyStore } from './device-key-store.js'
 import type { SqlExecutor } from './executor.js'
 import { createSqlIdempotencyStore } from './idempotency-store.js'
 import { createSqlJobRunStore } from './job-run-store.js'
+import { createSqlPredictionStore } from './prediction-store.js'
 import { createSqlRegistryStore } from './registry-store.js'
 import { createSqlRoleKeyStore } from './role-key-store.js'
 import { createSqlSecurityAuditStore } from './security-audit-store.js'
 import { createSqlStatusStore } from './status-store.js'
 
 /** The low-volume stores every engine serves through the same SQL over its executor. */
-export function sharedSqlStores(exec: SqlExecutor): Pick<Database, 'registry' | 'status' | 'idempotency' | 'deviceKeys' | 'roleKeys' | 'securityAudit' | 'jobRuns' | 'csvImports'> {
+export function sharedSqlStores(exec: SqlExecutor): Pick<Database, 'registry' | 'status' | 'idempotency' | 'deviceKeys' | 'roleKeys' | 'securityAudit' | 'jobRuns' | 'csvImports' | 'predictions'> {
   return {
     registry: createSqlRegistryStore(exec),
     status: createSqlStatusStore(exec),
@@ -19,6 +20,7 @@ export function sharedSqlStores(exec: SqlExecutor): Pick<Database, 'registry' | 
     roleKeys: createSqlRoleKeyStore(exec),
     securityAudit: createSqlSecurityAuditStore(exec),
     jobRuns: createSqlJobRunStore(exec),
+    predictions: createSqlPredictionStore(exec),
     csvImports: createSqlCsvImportStore(exec),
   }
 }

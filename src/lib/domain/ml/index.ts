@@ -1,0 +1,7 @@
+export { assessAnomaly, riskOf, type AnomalyAssessment, type PredictionSeverity, type RiskLevel } from './anomaly.js'
+export { baselineForecast } from './baseline.js'
+export { expectedRange, explainRequestBody, fitJson, pythonFloat, type ExplainRequestBody } from './explanation.js'
+export { engineFor, MODEL_SPECS, predictSensor, type PredictionOutcome, type PredictionValues, type PredictOptions } from './predict.js'
+export { taylorClampBounds, taylorConfidence, taylorDt, taylorForecast, type TaylorForecast, type TaylorOptions } from './taylor.js'
+export { PRED_THRESHOLD_BREACH, thresholdBreach, type BreachEventType, type ThresholdBreach } from './threshold-breach.js'
+export { PREDICTION_ENGINES, trendOf, type Forecast, type PredictionEngine, type Trend, type WindowPoint } from './types.js'
