@@ -9,6 +9,7 @@ import type { RegistryStore } from './registry-store.js'
 import type { RoleKeyStore } from './role-key-store.js'
 import type { SecurityAuditStore } from './security-audit-store.js'
 import type { StatusStore } from './status-store.js'
+import type { StreamConfigStore } from './stream-config-store.js'
 import type { UniversalStore } from './universal-store.js'
 import type { Engine } from './engine.js'
 
@@ -39,6 +40,8 @@ export interface Database {
   readonly securityAudit: SecurityAuditStore
   /** `job_runs` (universal store). */
   readonly jobRuns: JobRunStore
+  /** `stream_configs` + `value_constraints` (universal store). */
+  readonly streamConfigs: StreamConfigStore
   /** `predictions`, `ml_models`, `ml_watermarks`, `ml_events`: the ML jobs (used on the IoT store). */
   readonly predictions: PredictionStore
   /** `csv_import_jobs`: CSV import checkpoints and upload jobs (universal store). */

@@ -9,9 +9,10 @@ import { createSqlRegistryStore } from './registry-store.js'
 import { createSqlRoleKeyStore } from './role-key-store.js'
 import { createSqlSecurityAuditStore } from './security-audit-store.js'
 import { createSqlStatusStore } from './status-store.js'
+import { createSqlStreamConfigStore } from './stream-config-store.js'
 
 /** The low-volume stores every engine serves through the same SQL over its executor. */
-export function sharedSqlStores(exec: SqlExecutor): Pick<Database, 'registry' | 'status' | 'idempotency' | 'deviceKeys' | 'roleKeys' | 'securityAudit' | 'jobRuns' | 'csvImports' | 'predictions'> {
+export function sharedSqlStores(exec: SqlExecutor): Pick<Database, 'registry' | 'status' | 'idempotency' | 'deviceKeys' | 'roleKeys' | 'securityAudit' | 'jobRuns' | 'streamConfigs' | 'csvImports' | 'predictions'> {
   return {
     registry: createSqlRegistryStore(exec),
     status: createSqlStatusStore(exec),
@@ -20,6 +21,7 @@ export function sharedSqlStores(exec: SqlExecutor): Pick<Database, 'registry' | 
     roleKeys: createSqlRoleKeyStore(exec),
     securityAudit: createSqlSecurityAuditStore(exec),
     jobRuns: createSqlJobRunStore(exec),
+    streamConfigs: createSqlStreamConfigStore(exec),
     predictions: createSqlPredictionStore(exec),
     csvImports: createSqlCsvImportStore(exec),
   }
