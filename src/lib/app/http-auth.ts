@@ -24,6 +24,11 @@ function outcome(r: AuthResult): AuthOutcome {
 
 const digest = (s: string) => createHash('sha256').update(s).digest()
 
+/** The first 12 hex digits of a credential's SHA-256: enough to tell keys apart in the audit, never the key. */
+export function credentialOf(apiKey: string | undefined): string | null {
+  return apiKey === undefined ? null : createHash('sha256').update(apiKey).digest('hex').slice(0, 12)
+}
+
 /** The routes' view of the authenticator (device keys in the IoT store, role keys and audit in the universal one). */
 export function createHttpAuth(ctx: AppContext): HttpAuth {
   const authenticator = createAuthenticator({
@@ -38,6 +43,15 @@ export function createHttpAuth(ctx: AppContext): HttpAuth {
   return {
     device: async (input) => outcome(await authenticator.authenticateDevice({ deviceUuid: input.deviceUuid, deviceKey: input.deviceKey, apiKey: input.apiKey, sourceIp: input.sourceIp })),
     global: async (input) => outcome(await authenticator.authenticateGlobal({ apiKey: input.apiKey, sourceIp: input.sourceIp, requireRole: input.write ? 'admin' : undefined })),
+    source: async (input) => {
+      const meta = { sourceIp: input.sourceIp, transport: input.transport }
+      const r = await authenticator.authenticateRole({ apiKey: input.apiKey, ...meta })
+      if (!r.ok) return outcome(r) as Extract<AuthOutcome, { ok: false }>
+      const decision = authenticator.authorizeWrite(r.principal, { sourceId: input.sourceId, domain: input.domain, ...meta })
+      if (!decision.allowed) return { ok: false, reason: 'forbidden', code: decision.code, detail: decision.detail }
+      return { ok: true, principal: principalName(r.principal), credential: credentialOf(input.apiKey) }
+    },
+    credential: credentialOf,
     metrics: (apiKey) => metricsKey !== undefined && apiKey !== undefined && timingSafeEqual(digest(apiKey), digest(metricsKey)),
   }
 }

@@ -5,7 +5,10 @@ import { createRateLimiter, type RateLimiter } from './rate-limit/rate-limiter.j
 import type { CircuitBreaker } from './resilience/circuit-breaker.js'
 
 /** The outcome of an authentication check as the HTTP layer needs it (one 401 body for all failures). */
-export type AuthOutcome = { ok: true; principal: string } | { ok: false; reason: 'missing' | 'invalid' | 'forbidden'; code: string }
+export type AuthOutcome = { ok: true; principal: string } | { ok: false; reason: 'missing' | 'invalid' | 'forbidden'; code: string; detail?: string }
+
+/** A role key allowed to write a source and domain; `credential` is its SHA-256 prefix for the audit (never the key). */
+export type SourceAuthOutcome = { ok: true; principal: string; credential: string | null } | Extract<AuthOutcome, { ok: false }>
 
 /** Authentication as the routes use it (implemented by the authenticator in authenticate.ts). */
 export interface HttpAuth {
@@ -13,6 +16,10 @@ export interface HttpAuth {
   device(input: { deviceUuid: string; deviceKey: string | undefined; apiKey: string | undefined; sourceIp: string }): Promise<AuthOutcome>
   /** Legacy and read routes: the global key, or a role key (`admin` for writes, any role for reads). */
   global(input: { apiKey: string | undefined; sourceIp: string; write: boolean; route: string }): Promise<AuthOutcome>
+  /** Role-key routes (`/ingest/data`, WebSocket, CSV): `admin`, or `source_writer` within its source and domains (403 with the original's detail). */
+  source(input: { apiKey: string | undefined; sourceIp: string; sourceId: string; domain: string; transport: string }): Promise<SourceAuthOutcome>
+  /** Reads: the global key or any role key; the credential's SHA-256 prefix for the audit. */
+  credential(apiKey: string | undefined): string | null
   /** `/metrics` when METRICS_API_KEY is set. */
   metrics(apiKey: string | undefined): boolean
 }

@@ -8,6 +8,7 @@ import { registerBodyParsers } from './body-parser.js'
 import { registerDocs } from './docs.js'
 import { sendError } from './error-handler.js'
 import { registerHealthRoutes } from './routes/health.js'
+import { registerDataRoutes } from './routes/data.js'
 import { registerIngestRoutes } from './routes/ingest.js'
 import { registerMqttRoutes } from './routes/mqtt.js'
 import { registerReadRoutes } from './routes/read.js'
@@ -67,6 +68,7 @@ export function buildApp(rt: HttpRuntime, state: { closing: boolean } = { closin
 
   registerHealthRoutes(app, rt)
   registerIngestRoutes(app, rt)
+  registerDataRoutes(app, rt)
   registerReadRoutes(app, rt)
   registerResilienceRoutes(app, rt)
   registerMqttRoutes(app, rt)

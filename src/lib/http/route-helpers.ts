@@ -15,7 +15,7 @@ export function header(req: FastifyRequest, name: string): string | undefined {
 /** One 401 body for every authentication failure: no detail tells a missing device from a wrong key. */
 export function refuse(rt: HttpRuntime, reply: FastifyReply, outcome: Exclude<AuthOutcome, { ok: true }>, route: string): FastifyReply {
   rt.metrics.authFailures.inc({ route, reason: outcome.code })
-  if (outcome.reason === 'forbidden') return reply.code(403).send({ detail: 'Not authorized' })
+  if (outcome.reason === 'forbidden') return reply.code(403).send({ detail: outcome.detail ?? 'Not authorized' })
   return reply.code(401).send({ detail: outcome.reason === 'missing' ? 'API key required' : 'Invalid API key' })
 }
 

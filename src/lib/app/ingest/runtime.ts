@@ -106,7 +106,7 @@ export async function createIngestRuntime(ctx: AppContext, options: IngestRuntim
     const afterCommit = push ? (result: FlushResult) => push.announce(result.openedAlerts) : undefined
     const serviceDeps = { config, logger, clock, store: ctx.iot.ingest, metrics, diagnostics, dedup, counters, mlStream, ...(afterCommit ? { afterCommit } : {}) }
     const ingest = new IngestService({ ...serviceDeps, breaker: iotBreaker, dlq })
-    const points = new PointService({ config, logger, clock, store: ctx.universal.points, configs: createStreamConfigSource(ctx), metrics, breaker: universalBreaker, counters, dlq })
+    const points = new PointService({ config, logger, clock, store: ctx.universal.points, configs: createStreamConfigSource(ctx), metrics, breaker: universalBreaker, counters, dlq, afterCommit: (committed) => mlStream.publishPoints(committed) })
 
     if (dlq && (options.autoReplay ?? true)) {
       // Replays go through a service of their own without a DLQ, so a failing replay never adds a

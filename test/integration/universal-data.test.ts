@@ -1,0 +1,157 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+
+import { AUTH_CACHE_TTL_MS } from '../../src/lib/app/authenticate.js'
+import { createKey, revokeKey, rotateKey } from '../../src/lib/app/keys.js'
+import { engineList, type Harness, startHarness } from '../helpers/http-harness.js'
+
+const engines = await engineList()
+
+interface DataReply {
+  inserted: number
+  rejected: number
+  duplicates: number
+  dead_lettered: number
+  results: Array<{ stream_id: string; status: string; classification?: string; reason?: string; duplicate?: boolean }>
+  receipts: Array<{ index: number; status: string; code?: string; classification?: string }>
+}
+
+const BPM = [25, 35, 42, 47, 55, 170, 190, 210, 230]
+
+describe.each(engines)('POST /ingest/data on %s', (engine) => {
+  let h: Harness
+  let admin: string
+  let writer: string
+  let reader: string
+  const post = (body: unknown, key: string | undefined, headers: Record<string, string> = {}) =>
+    h.app.inject({ method: 'POST', url: '/ingest/data', headers: { 'content-type': 'application/json', ...(key === undefined ? {} : { 'x-api-key': key }), ...headers }, payload: JSON.stringify(body) })
+  const count = async (sql: string, params: unknown[] = []) => Number((await h.sql(sql, params))[0]?.['n'])
+  const iso = (offsetS: number) => new Date(h.clock.now() - 600_000 + offsetS * 1000).toISOString()
+  const bpmPacket = (source = 'ward-3', stream = 'bpm') => ({ source_id: source, domain: 'health', data_points: BPM.map((value, i) => ({ stream_id: stream, value, timestamp: iso(i) })) })
+
+  beforeAll(async () => {
+    h = await startHarness(engine)
+    admin = (await createKey(h.ctx, { role: 'admin' })).key
+    writer = (await createKey(h.ctx, { role: 'source_writer', sourceId: 'ward-3', domains: ['health'] })).key
+    reader = (await createKey(h.ctx, { role: 'read_only' })).key
+  })
+  afterAll(async () => {
+    await h?.close()
+  })
+  // The audit log is append-only (a trigger refuses DELETE): each test reads the rows after its start.
+  let auditFrom = 0
+  beforeEach(async () => {
+    for (const table of ['data_points', 'stream_alerts', 'stream_rule_state']) await h.sql(`DELETE FROM ${table}`)
+    auditFrom = Number((await h.sql('SELECT coalesce(max(id), 0) AS n FROM ingestion_audit_log'))[0]?.['n'])
+  })
+
+  it('a source_writer posts its own source and domain; 403 elsewhere, read_only 403, nothing stored by a refused request', async () => {
+    const ok = await post({ source_id: 'ward-3', domain: 'health', data_points: [{ stream_id: 'bpm', value: 72, timestamp: iso(0) }] }, writer)
+    expect(ok.statusCode).toBe(201)
+    expect(ok.json<DataReply>()).toMatchObject({ inserted: 1, rejected: 0, results: [{ stream_id: 'bpm', status: 'ok', classification: 'normal' }] })
+
+    const otherSource = await post({ source_id: 'ward-4', domain: 'health', data_points: [{ stream_id: 'bpm', value: 72 }] }, writer)
+    expect(otherSource.statusCode).toBe(403)
+    expect(otherSource.json()).toEqual({ detail: "Not authorized to write to source_id 'ward-4'" })
+    const otherDomain = await post({ source_id: 'ward-3', domain: 'finance', data_points: [{ stream_id: 'price', value: 1 }] }, writer)
+    expect(otherDomain.statusCode).toBe(403)
+    expect(otherDomain.json()).toEqual({ detail: "Not authorized to write to domain 'finance'" })
+    const readOnly = await post({ source_id: 'ward-3', domain: 'health', data_points: [{ stream_id: 'bpm', value: 72 }] }, reader)
+    expect(readOnly.statusCode).toBe(403)
+    const none = await post({ source_id: 'ward-3', domain: 'health', data_points: [{ stream_id: 'bpm', value: 72 }] }, undefined)
+    expect(none.statusCode).toBe(401)
+    expect(none.json()).toEqual({ detail: 'API key required' })
+    const wrong = await post({ source_id: 'ward-3', domain: 'health', data_points: [{ stream_id: 'bpm', value: 72 }] }, 'ingk_AAAAAAAAAAAA_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA')
+    expect(wrong.statusCode).toBe(401)
+    // The global key is not a role key: the universal routes need one.
+    const global = await post({ source_id: 'ward-3', domain: 'health', data_points: [{ stream_id: 'bpm', value: 72 }] }, 'test-global-key')
+    expect(global.statusCode).toBe(401)
+    expect(await count('SELECT count(*) AS n FROM data_points')).toBe(1)
+  })
+
+  it("domain 'iot' is refused with the original's message (422) and stores nothing", async () => {
+    const r = await post({ source_id: 'ward-3', domain: 'IoT', data_points: [{ stream_id: 'x', value: 1 }] }, admin)
+    expect(r.statusCode).toBe(422)
+    const detail = r.json<{ detail: Array<{ loc: unknown[]; msg: string; type: string }> }>().detail
+    expect(detail).toContainEqual(expect.objectContaining({ type: 'value_error', loc: ['body', 'domain'], msg: "Value error, domain='iot' is not allowed in universal ingestion. Use POST /ingest/packets for IoT data." }))
+    const bad = await post({ source_id: 'ward-3', domain: 'health', data_points: [{ stream_id: 'bpm', value: 72 }, { stream_id: 'bpm', value: 'NaN' }] }, admin)
+    expect(bad.statusCode).toBe(422)
+    expect(await count('SELECT count(*) AS n FROM data_points')).toBe(0)
+  })
+
+  it('a revoked or expired key is 401; a rotated key works until its grace ends, then 401', async () => {
+    const body = { source_id: 'ward-3', domain: 'health', data_points: [{ stream_id: 'bpm', value: 70 }] }
+    const revoked = await createKey(h.ctx, { role: 'source_writer', sourceId: 'ward-3', domains: ['health'] })
+    await revokeKey(h.ctx, revoked.kid)
+    expect((await post(body, revoked.key)).statusCode).toBe(401)
+    const expiring = await createKey(h.ctx, { role: 'source_writer', sourceId: 'ward-3', domains: ['health'], expiresIn: 60 })
+    expect((await post(body, expiring.key)).statusCode).toBe(201)
+    h.clock.advance(61_000 + AUTH_CACHE_TTL_MS)
+    expect((await post(body, expiring.key)).statusCode).toBe(401)
+
+    const old = await createKey(h.ctx, { role: 'source_writer', sourceId: 'ward-3', domains: ['health'] })
+    const rotated = await rotateKey(h.ctx, old.kid, { graceSeconds: 3600 })
+    expect((await post(body, old.key)).statusCode).toBe(201)
+    expect((await post(body, rotated.key)).statusCode).toBe(201)
+    h.clock.advance(3_601_000 + AUTH_CACHE_TTL_MS)
+    expect((await post(body, old.key)).statusCode).toBe(401)
+    expect((await post(body, rotated.key)).statusCode).toBe(201)
+  })
+
+  it('classifies the bpm series as reference §8.4 lists; 25 and 230 are rejected; re-posting adds no row; one active alert', async () => {
+    const r = await post(bpmPacket(), writer)
+    expect(r.statusCode).toBe(201)
+    const reply = r.json<DataReply>()
+    expect(reply.results.map((x) => x.classification ?? x.status)).toEqual(['rejected', 'critical_violation', 'warning_violation', 'warning_violation', 'normal', 'warning_violation', 'warning_violation', 'critical_violation', 'rejected'])
+    expect(reply).toMatchObject({ inserted: 7, rejected: 2, duplicates: 0 })
+    expect(reply.results[0]?.reason).toMatch(/physical minimum/)
+    const rows = await h.sql("SELECT value, classification, domain_metadata FROM data_points WHERE stream_id = 'bpm' ORDER BY \"timestamp\"")
+    expect(rows.map((row) => [Number(row['value']), row['classification']])).toEqual([
+      [35, 'critical_violation'],
+      [42, 'warning_violation'],
+      [47, 'warning_violation'],
+      [55, 'normal'],
+      [170, 'warning_violation'],
+      [190, 'warning_violation'],
+      [210, 'critical_violation'],
+    ])
+    const meta = rows[0]?.['domain_metadata']
+    expect(typeof meta === 'string' ? JSON.parse(meta) : meta).toMatchObject({ reasons: [expect.objectContaining({ code: 'CRITICAL_ZONE', rule: 'critical_min' })] })
+    expect(await count('SELECT count(*) AS n FROM stream_alerts WHERE is_active = ? ', [engine === 'sqlite' ? 1 : true])).toBe(1)
+
+    const again = await post(bpmPacket(), writer)
+    expect(again.json<DataReply>()).toMatchObject({ inserted: 0, duplicates: 7, rejected: 2 })
+    expect(await count('SELECT count(*) AS n FROM data_points')).toBe(7)
+    expect(await count('SELECT count(*) AS n FROM stream_alerts WHERE is_active = ?', [engine === 'sqlite' ? 1 : true])).toBe(1)
+  })
+
+  it('audit: a row per request, one per refused point, refused requests too; never a secret', async () => {
+    await post(bpmPacket(), writer)
+    await post({ source_id: 'ward-4', domain: 'health', data_points: [{ stream_id: 'bpm', value: 72 }] }, writer)
+    await post({ source_id: 'ward-3', domain: 'iot', data_points: [{ stream_id: 'bpm', value: 72 }] }, writer)
+    // Refused requests are audited after the answer (best effort): wait for them, bounded.
+    const read = () => h.sql('SELECT series_id, status, transport, api_key_hash, client_ip, error_message, metadata FROM ingestion_audit_log WHERE id > ? ORDER BY id', [auditFrom])
+    let rows = await read()
+    for (let i = 0; i < 50 && rows.filter((r) => r['status'] === 'refused').length < 2; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      rows = await read()
+    }
+    expect(rows.filter((r) => r['status'] === 'accepted')).toHaveLength(1)
+    expect(rows.filter((r) => r['status'] === 'rejected').map((r) => r['series_id'])).toEqual(['health:ward-3:bpm', 'health:ward-3:bpm'])
+    expect(rows.filter((r) => r['status'] === 'refused').map((r) => r['error_message'])).toEqual(['403 SOURCE_NOT_ALLOWED', '422 BODY_INVALID'])
+    for (const r of rows) {
+      expect(r['transport']).toBe('http')
+      expect(String(r['api_key_hash'])).toMatch(/^[0-9a-f]{12}$/)
+      expect(JSON.stringify(r)).not.toContain(writer.slice(5, 17 + 10))
+    }
+  })
+
+  it('GET /series/{id}/status: latest value, class and active alert, for any role key', async () => {
+    await post(bpmPacket(), writer)
+    const r = await h.app.inject({ method: 'GET', url: `/series/${encodeURIComponent('health:ward-3:bpm')}/status`, headers: { 'x-api-key': reader } })
+    expect(r.statusCode).toBe(200)
+    expect(r.json()).toMatchObject({ series_id: 'health:ward-3:bpm', status: 'alert', points: 7, latest_value: 210, classification: 'critical_violation', active_alert: { severity: 'CRITICAL' } })
+    const unknown = await h.app.inject({ method: 'GET', url: '/series/health:ward-3:nothing/status', headers: { 'x-api-key': reader } })
+    expect(unknown.json()).toMatchObject({ status: 'unknown', points: 0, active_alert: null })
+    expect((await h.app.inject({ method: 'GET', url: '/series/health:ward-3:bpm/status' })).statusCode).toBe(401)
+  })
+})
