@@ -184,7 +184,8 @@ function createTx(tx: SqlExecutor, sql: EngineSql): PredictionTx {
         if (release) await tx.run(release)
         return out
       } catch (err) {
-        await tx.run(sql.rollbackTo(name))
+        // A failed rollback (the connection is gone) leaves the transaction dead: the original error says why.
+        await tx.run(sql.rollbackTo(name)).catch(() => undefined)
         throw err
       }
     },
