@@ -292,6 +292,15 @@ export function loadConfig(input: LoadConfigInput): LoadedConfig {
       websocket: get<boolean>('FF_WEBSOCKET_ENABLED'),
       csv: get<boolean>('FF_CSV_ENABLED'),
     },
+    websocket: {
+      maxPayloadBytes: get<number>('WS_MAX_PAYLOAD_BYTES'),
+      maxInFlight: get<number>('WS_MAX_IN_FLIGHT'),
+      maxBufferedBytes: get<number>('WS_MAX_BUFFERED_BYTES'),
+      slowClientTimeoutMs: get<number>('WS_SLOW_CLIENT_TIMEOUT_SECONDS') * 1000,
+      pingIntervalMs: get<number>('WS_PING_INTERVAL_SECONDS') * 1000,
+      pongTimeoutMs: get<number>('WS_PONG_TIMEOUT_SECONDS') * 1000,
+      connectTimeoutMs: get<number>('WS_CONNECT_TIMEOUT_SECONDS') * 1000,
+    },
     mqtt: {
       url: opt('MQTT_URL') ?? `mqtt://${get<string>('MQTT_BROKER_HOST')}:${get<number>('MQTT_BROKER_PORT')}`,
       username: opt('MQTT_USERNAME'),

@@ -72,6 +72,8 @@ export interface Config {
   }
   breaker: { enabled: boolean; failureThreshold: number; recoveryTimeoutSeconds: number; successThreshold: number; openAction: '503' | 'dlq' }
   features: { mqttIngest: boolean; mqttUniversal: boolean; websocket: boolean; csv: boolean }
+  /** WebSocket /ingest/stream limits (times in ms). */
+  websocket: { maxPayloadBytes: number; maxInFlight: number; maxBufferedBytes: number; slowClientTimeoutMs: number; pingIntervalMs: number; pongTimeoutMs: number; connectTimeoutMs: number }
   mqtt: {
     /** The broker URL: MQTT_URL, or mqtt://MQTT_BROKER_HOST:MQTT_BROKER_PORT. */
     url: string
