@@ -3,8 +3,9 @@
 // {type:'run-open', rate, ...} (open loop); each run answers {type:'result', ...}. {type:'exit'} ends it.
 //
 // Closed loop ('run'): `concurrency` workers share one keep-alive Agent (maxSockets = concurrency); each
-// takes the next packet of the list and POSTs it to /ingest/packets with its device key until every packet
-// is acked (HTTP 200) or the deadline passes. Latency = ack − start of the acked attempt. Its rate is the
+// takes the next packet of the list and POSTs it to `path` (default /ingest/packets) with its key in the
+// `keyHeader` header (default x-device-key) until every packet is acked (HTTP `okStatus`, default 200) or
+// the deadline passes. Latency = ack − start of the acked attempt. Its rate is the
 // server's maximum, and its latency is set by the load it puts in flight (Little's law), not by the server.
 //
 // Open loop ('run-open'): packet i is due at t0 + i/rate (packets/s) whatever happened to the ones before,
@@ -13,7 +14,7 @@
 // generator's own timer lateness all count: no coordinated omission. A timer that fires early (Node
 // truncates to whole ms) sends early; then the latency is taken from the actual send, never less.
 //
-// In both, a non-200 or a socket error is a failure: it is counted by status and the packet is retried (at
+// In both, another status than `okStatus` or a socket error is a failure: it is counted by status and the packet is retried (at
 // most `maxAttempts` times, honouring Retry-After up to 1 s).
 import { readFileSync } from 'node:fs'
 import http from 'node:http'
@@ -39,10 +40,10 @@ function load(file) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
-function post(agent, port, key, body, timeoutMs) {
+function post({ agent, port, path, keyHeader }, key, body, timeoutMs) {
   return new Promise((resolve) => {
     const req = http.request(
-      { agent, host: '127.0.0.1', port, path: '/ingest/packets', method: 'POST', headers: { 'content-type': 'application/json', 'content-length': body.length, 'x-device-key': key } },
+      { agent, host: '127.0.0.1', port, path, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': body.length, [keyHeader]: key } },
       (res) => {
         const chunks = []
         res.on('data', (c) => chunks.push(c))
@@ -71,9 +72,9 @@ function countAck(t, p, body) {
     t.duplicates += b.duplicates ?? 0
     t.rejected += b.rejected ?? 0
     t.deadLettered += b.dead_lettered ?? 0
-    if ((b.rejected ?? 0) > 0 && t.samples.length < 3) t.samples.push(`200 with rejections: ${body.slice(0, 300)}`)
+    if ((b.rejected ?? 0) > 0 && t.samples.length < 3) t.samples.push(`ack with rejections: ${body.slice(0, 300)}`)
   } catch {
-    if (t.samples.length < 3) t.samples.push(`200 with a non-JSON body: ${body.slice(0, 200)}`)
+    if (t.samples.length < 3) t.samples.push(`ack with a non-JSON body: ${body.slice(0, 200)}`)
   }
 }
 
@@ -89,9 +90,9 @@ async function deliver(t, ctx, p) {
     }
     const ts = performance.now()
     if (ts < t.firstSend) t.firstSend = ts
-    const r = await post(ctx.agent, ctx.port, ctx.keys[p.dev], p.body, ctx.requestTimeoutMs)
+    const r = await post(ctx, ctx.keys[p.dev], p.body, ctx.requestTimeoutMs)
     const te = performance.now()
-    if (r.status === 200) {
+    if (r.status === ctx.okStatus) {
       t.lastAck = Math.max(t.lastAck, te)
       countAck(t, p, r.body)
       return { sentAt: ts, ackAt: te }
@@ -106,9 +107,9 @@ async function deliver(t, ctx, p) {
   }
 }
 
-function context({ port, keys, concurrency = 50, deadlineMs = 180_000, requestTimeoutMs = 30_000, maxAttempts = 5 }) {
+function context({ port, keys, path = '/ingest/packets', keyHeader = 'x-device-key', okStatus = 200, concurrency = 50, deadlineMs = 180_000, requestTimeoutMs = 30_000, maxAttempts = 5 }) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency, maxFreeSockets: concurrency })
-  return { agent, port, keys, concurrency, deadline: performance.now() + deadlineMs, requestTimeoutMs, maxAttempts }
+  return { agent, port, path, keyHeader, okStatus, keys, concurrency, deadline: performance.now() + deadlineMs, requestTimeoutMs, maxAttempts }
 }
 
 function report(t, list, latencies, cpu0, extra) {
