@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 
 import { AUTH_CACHE_TTL_MS } from '../../src/lib/app/authenticate.js'
+import { replayDlq, replayThroughIngest } from '../../src/lib/app/dlq.js'
 import { createKey, revokeKey, rotateKey } from '../../src/lib/app/keys.js'
 import { engineList, type Harness, startHarness } from '../helpers/http-harness.js'
 
@@ -153,5 +154,26 @@ describe.each(engines)('POST /ingest/data on %s', (engine) => {
     const unknown = await h.app.inject({ method: 'GET', url: '/series/health:ward-3:nothing/status', headers: { 'x-api-key': reader } })
     expect(unknown.json()).toMatchObject({ status: 'unknown', points: 0, active_alert: null })
     expect((await h.app.inject({ method: 'GET', url: '/series/health:ward-3:bpm/status' })).statusCode).toBe(401)
+  })
+
+  it('a point the database refuses is dead-lettered alone; dlq replay stores it once the cause is gone', async () => {
+    if (engine === 'sqlite') await h.sql('CREATE TRIGGER poison_point BEFORE INSERT ON data_points WHEN NEW.value = 666 BEGIN SELECT RAISE(ABORT, \'poison value\'); END')
+    else {
+      await h.sql("CREATE FUNCTION poison_point() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF NEW.value = 666 THEN RAISE EXCEPTION 'poison value' USING ERRCODE = 'check_violation'; END IF; RETURN NEW; END $$")
+      await h.sql('CREATE TRIGGER poison_point BEFORE INSERT ON data_points FOR EACH ROW EXECUTE FUNCTION poison_point()')
+    }
+    const body = { source_id: 'ward-3', domain: 'lab', data_points: [1, 666, 3].map((value, i) => ({ stream_id: 'x', value, timestamp: iso(i) })) }
+    const r = await post(body, admin)
+    expect(r.statusCode).toBe(201)
+    expect(r.json<DataReply>()).toMatchObject({ inserted: 2, dead_lettered: 1, results: [{ status: 'ok' }, { status: 'error' }, { status: 'ok' }] })
+    expect(await count('SELECT count(*) AS n FROM data_points')).toBe(2)
+    await h.sql(engine === 'sqlite' ? 'DROP TRIGGER poison_point' : 'DROP TRIGGER poison_point ON data_points')
+    const dlq = h.rt.dlq
+    if (!dlq) throw new Error('the harness runs with a DLQ')
+    const replayed = await replayDlq(h.ctx, dlq, { filter: { seriesId: 'lab:ward-3:x' }, dryRun: false, maxRetries: 3, replay: replayThroughIngest(h.rt.ingest, h.rt.points) })
+    expect(replayed).toMatchObject({ selected: 1, stored: 1, failed: 0, skipped: 0 })
+    expect((await h.sql('SELECT value FROM data_points ORDER BY "timestamp"')).map((row) => Number(row['value']))).toEqual([1, 666, 3])
+    // Replaying the same point again stores nothing new (its key decides).
+    expect((await h.rt.points.replayPoints([{ kind: 'point', domain: 'lab', sourceId: 'ward-3', streamId: 'x', value: 666, time: Date.parse(iso(1)), timed: true, sequence: -1, metadata: {}, streamType: null, ingestTime: h.clock.now(), transport: 'http', backfill: false, alerts: false }])).duplicates).toBe(1)
   })
 })

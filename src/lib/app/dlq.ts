@@ -3,7 +3,7 @@ import { z } from 'zod'
 import { parseDurationSeconds } from '../config/index.js'
 import { BugError, NotFoundError, UsageError } from '../errors/index.js'
 import { type Clock, systemClock } from '../ports/clock.js'
-import type { DeadLetterEntry, DeadLetterQueue, DlqFilter, DlqStage, DlqStats, DlqStatus, ReplayableReading } from '../ports/dead-letter-queue.js'
+import type { DeadLetterEntry, DeadLetterQueue, DlqFilter, DlqStage, DlqStats, DlqStatus, ReplayableItem, ReplayablePoint, ReplayableReading } from '../ports/dead-letter-queue.js'
 import type { AppContext } from './context.js'
 import type { IdReading, IngestService } from './ingest/ingest-service.js'
 import type { Transport } from './ingest/items.js'
@@ -211,7 +211,7 @@ export interface ReplayOutcome {
 }
 
 /** Re-runs readings through the normal ingest path (idempotent: a stored reading comes back `duplicate`). */
-export type ReplayFn = (readings: ReplayableReading[]) => Promise<ReplayOutcome[]>
+export type ReplayFn = (items: ReplayableItem[]) => Promise<ReplayOutcome[]>
 
 export interface ReplayDlqOptions {
   filter: DlqFilter
@@ -245,7 +245,9 @@ export interface ReplayCounts {
 
 export interface PlannedReplay {
   entryId: string
-  sensorId: number
+  /** The reading's sensor, or null for a universal point (then seriesId). */
+  sensorId: number | null
+  seriesId: string | null
   transport: string
   stage: DlqStage
   errorClass: string
@@ -278,10 +280,33 @@ const ReplayableReadingSchema = z.object({
   alerts: z.boolean(),
 }) satisfies z.ZodType<ReplayableReading>
 
+const ReplayablePointSchema = z.object({
+  kind: z.literal('point'),
+  domain: z.string(),
+  sourceId: z.string(),
+  streamId: z.string(),
+  value: z.number(),
+  time: z.number(),
+  timed: z.boolean(),
+  sequence: z.number().int(),
+  metadata: z.record(z.string(), z.unknown()),
+  streamType: z.string().nullable(),
+  ingestTime: z.number(),
+  transport: z.string(),
+  backfill: z.boolean(),
+  alerts: z.boolean(),
+}) satisfies z.ZodType<ReplayablePoint>
+
 /** The payload as a replayable reading, or null (raw messages, universal points, legacy entries). */
 export function asReplayableReading(payload: unknown): ReplayableReading | null {
   const parsed = ReplayableReadingSchema.safeParse(payload)
   return parsed.success ? parsed.data : null
+}
+
+/** The payload as a replayable reading or point, or null (raw messages, legacy entries). */
+export function asReplayable(payload: unknown): ReplayableItem | null {
+  const point = ReplayablePointSchema.safeParse(payload)
+  return point.success ? point.data : asReplayableReading(payload)
 }
 
 const DEFAULT_BATCH = 50
@@ -307,15 +332,15 @@ export async function replayDlq(ctx: AppContext, dlq: DeadLetterQueue, options: 
   const filter = describeFilter(selection)
   const entries = await dlq.list(selection)
   const counts: ReplayCounts = { selected: entries.length, stored: 0, duplicates: 0, failed: 0, parked: 0, skipped: 0 }
-  const work: Array<{ entry: DeadLetterEntry; reading: ReplayableReading }> = []
+  const work: Array<{ entry: DeadLetterEntry; reading: ReplayableItem }> = []
   for (const entry of entries) {
-    const reading = asReplayableReading(entry.payload)
+    const reading = asReplayable(entry.payload)
     if (reading) work.push({ entry, reading })
     else counts.skipped++
   }
   const base = { backend: dlq.backend, filter, failures: [] as Array<{ entryId: string; error: string }> }
   if (options.dryRun) {
-    const planned = work.map(({ entry, reading }) => ({ entryId: entry.entryId, sensorId: reading.sensorId, transport: reading.transport, stage: entry.stage, errorClass: entry.errorClass, attempts: entry.attempts, firstFailedAt: entry.firstFailedAt }))
+    const planned = work.map(({ entry, reading }) => ({ entryId: entry.entryId, sensorId: reading.kind === 'reading' ? reading.sensorId : null, seriesId: reading.kind === 'point' ? `${reading.domain}:${reading.sourceId}:${reading.streamId}` : null, transport: reading.transport, stage: entry.stage, errorClass: entry.errorClass, attempts: entry.attempts, firstFailedAt: entry.firstFailedAt }))
     return { ...base, ...counts, dryRun: true, jobRunId: null, planned }
   }
 
@@ -336,7 +361,7 @@ async function replayBatches(
   ctx: AppContext,
   dlq: DeadLetterQueue,
   options: ReplayDlqOptions,
-  work: ReadonlyArray<{ entry: DeadLetterEntry; reading: ReplayableReading }>,
+  work: ReadonlyArray<{ entry: DeadLetterEntry; reading: ReplayableItem }>,
   counts: ReplayCounts,
   failures: Array<{ entryId: string; error: string }>,
 ): Promise<void> {
@@ -383,29 +408,50 @@ async function finishReplay(ctx: AppContext, dlq: DeadLetterQueue, actor: DlqAct
 const TRANSPORTS: Record<Transport, true> = { http: true, mqtt: true, websocket: true, csv: true, replay: true }
 
 type IngestById = Pick<IngestService, 'ingestById'>
+/** The point path's replay (PointService.replayPoints). */
+export interface PointReplayer {
+  replayPoints(points: readonly ReplayablePoint[]): Promise<{ receipts: ReadonlyArray<{ status: ReplayStatus; code?: string }> }>
+}
+
+const outcomeOf = (rc: { status: ReplayStatus; code?: string } | undefined): ReplayOutcome => (rc ? { status: rc.status, ...(rc.code === undefined ? {} : { code: rc.code }) } : { status: 'failed', error: 'no receipt' })
 
 /**
- * The replay callback over the one ingest path: one `ingestById` call per batch (transport `replay` for
- * metrics), each reading keeping its original dedup key, ingest time, transport, backfill and alerts
- * flags, so a reading already stored comes back `duplicate`.
+ * The replay callback over the one ingest path: readings through one `ingestById` call per batch
+ * (transport `replay` for metrics), each keeping its original dedup key, ingest time, transport,
+ * backfill and alerts flags, so a reading already stored comes back `duplicate`; universal points
+ * through the point path the same way (their own time and sequence: the unique key decides).
  */
-export function replayThroughIngest(service: IngestById): ReplayFn {
-  return async (readings) => {
-    const batch: IdReading[] = readings.map((r) => ({
-      sensorId: r.sensorId,
-      value: r.value,
-      timestamp: r.deviceTime,
-      sequence: r.sequence,
-      dedupKey: r.dedupKey,
-      ingestTime: r.ingestTime,
-      transport: Object.hasOwn(TRANSPORTS, r.transport) ? r.transport : 'replay',
-      backfill: r.backfill,
-      alerts: r.alerts,
-    }))
-    const receipt = await service.ingestById(batch, 'replay')
-    return readings.map((_, i): ReplayOutcome => {
-      const rc = receipt.receipts[i]
-      return rc ? { status: rc.status, ...(rc.code === undefined ? {} : { code: rc.code }) } : { status: 'failed', error: 'no receipt' }
-    })
+export function replayThroughIngest(service: IngestById, points?: PointReplayer): ReplayFn {
+  return async (items) => {
+    const readingAt: number[] = []
+    const pointAt: number[] = []
+    items.forEach((item, i) => (item.kind === 'point' ? pointAt : readingAt).push(i))
+    const out = new Array<ReplayOutcome>(items.length)
+    if (readingAt.length > 0) {
+      const batch: IdReading[] = readingAt.map((i) => {
+        const r = items[i] as ReplayableReading
+        return {
+          sensorId: r.sensorId,
+          value: r.value,
+          timestamp: r.deviceTime,
+          sequence: r.sequence,
+          dedupKey: r.dedupKey,
+          ingestTime: r.ingestTime,
+          transport: Object.hasOwn(TRANSPORTS, r.transport) ? r.transport : 'replay',
+          backfill: r.backfill,
+          alerts: r.alerts,
+        }
+      })
+      const receipt = await service.ingestById(batch, 'replay')
+      readingAt.forEach((i, k) => (out[i] = outcomeOf(receipt.receipts[k])))
+    }
+    if (pointAt.length > 0) {
+      if (!points) for (const i of pointAt) out[i] = { status: 'failed', error: 'no point path in this replayer' }
+      else {
+        const receipt = await points.replayPoints(pointAt.map((i) => items[i] as ReplayablePoint))
+        pointAt.forEach((i, k) => (out[i] = outcomeOf(receipt.receipts[k])))
+      }
+    }
+    return out
   }
 }

@@ -118,7 +118,7 @@ export function renderReplay(r: ReplayDlqResult): string[] {
     const planned = r.planned ?? []
     return [
       `dry run: would replay ${planned.length} of ${r.selected} selected entr${r.selected === 1 ? 'y' : 'ies'}${r.skipped ? ` (${r.skipped} skipped: not readings)` : ''}; nothing was changed`,
-      ...planned.map((p) => `  ${p.entryId}  sensor ${p.sensorId}  ${p.transport}  ${p.stage}/${p.errorClass}  attempts ${p.attempts}  first failed ${p.firstFailedAt}`),
+      ...planned.map((p) => `  ${p.entryId}  ${p.sensorId !== null ? `sensor ${p.sensorId}` : (p.seriesId ?? '-')}  ${p.transport}  ${p.stage}/${p.errorClass}  attempts ${p.attempts}  first failed ${p.firstFailedAt}`),
     ]
   }
   return [

@@ -10,7 +10,7 @@ export interface DeadLetterInput {
   /** A stable class for filtering: `outage`, `constraint`, `value_out_of_range`, `invalid_json`, ... */
   errorClass: string
   error: string
-  /** The full item (never truncated): for IoT readings a {@link ReplayableReading}; else the raw message. */
+  /** The full item (never truncated): a {@link ReplayableReading} or {@link ReplayablePoint}; else the raw message. */
   payload: unknown
   sensorId?: number | null
   seriesId?: string | null
@@ -49,6 +49,29 @@ export interface ReplayableReading {
   backfill: boolean
   alerts: boolean
 }
+
+/** A universal point as dead-lettered by the point path: enough to re-run it through the same path. */
+export interface ReplayablePoint {
+  kind: 'point'
+  domain: string
+  sourceId: string
+  streamId: string
+  value: number
+  /** The point's time, epoch ms (now when it sent none: then `timed` is false). */
+  time: number
+  timed: boolean
+  /** -1: none. */
+  sequence: number
+  metadata: Record<string, unknown>
+  streamType: string | null
+  ingestTime: number
+  transport: string
+  backfill: boolean
+  alerts: boolean
+}
+
+/** What `ingest dlq replay` and the automatic replay re-run. */
+export type ReplayableItem = ReplayableReading | ReplayablePoint
 
 export interface DlqFilter {
   /** ISO-8601 or epoch ms bounds on the first failure. */

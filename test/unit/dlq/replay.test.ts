@@ -10,7 +10,8 @@ import { deadReading, type FakeClock, fakeContext, FakeDlq, reading, T0 } from '
 function fakeStore(options: { unknownSensors?: number[]; down?: boolean } = {}): { replay: ReplayFn; stored: Set<string>; calls: ReplayableReading[][] } {
   const stored = new Set<string>()
   const calls: ReplayableReading[][] = []
-  const replay: ReplayFn = (readings) => {
+  const replay: ReplayFn = (items) => {
+    const readings = items.filter((r): r is ReplayableReading => r.kind === 'reading')
     calls.push(readings)
     if (options.down) return Promise.reject(new Error('connect ECONNREFUSED 127.0.0.1:5432'))
     const outcomes = readings.map((r): ReplayOutcome => {

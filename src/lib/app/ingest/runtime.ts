@@ -2,7 +2,7 @@ import type { RedisClient } from '../../adapters/redis/client.js'
 import type { AlertPush } from '../../ports/alert-push.js'
 import type { DeadLetterQueue } from '../../ports/dead-letter-queue.js'
 import type { DedupFilter } from '../../ports/dedup-filter.js'
-import type { MlStream } from '../../ports/ml-stream.js'
+import type { MlPoint, MlStream } from '../../ports/ml-stream.js'
 import type { AppContext } from '../context.js'
 import { createDiagnostics, type Diagnostics } from '../diagnostics.js'
 import { openDlq, type ReplayFn, replayThroughIngest } from '../dlq.js'
@@ -106,7 +106,8 @@ export async function createIngestRuntime(ctx: AppContext, options: IngestRuntim
     const afterCommit = push ? (result: FlushResult) => push.announce(result.openedAlerts) : undefined
     const serviceDeps = { config, logger, clock, store: ctx.iot.ingest, metrics, diagnostics, dedup, counters, mlStream, ...(afterCommit ? { afterCommit } : {}) }
     const ingest = new IngestService({ ...serviceDeps, breaker: iotBreaker, dlq })
-    const points = new PointService({ config, logger, clock, store: ctx.universal.points, configs: createStreamConfigSource(ctx), metrics, breaker: universalBreaker, counters, dlq, afterCommit: (committed) => mlStream.publishPoints(committed) })
+    const pointDeps = { config, logger, clock, store: ctx.universal.points, configs: createStreamConfigSource(ctx), metrics, breaker: universalBreaker, counters, afterCommit: (committed: readonly MlPoint[]) => mlStream.publishPoints(committed) }
+    const points = new PointService({ ...pointDeps, dlq })
 
     if (dlq && (options.autoReplay ?? true)) {
       // Replays go through a service of their own without a DLQ, so a failing replay never adds a
@@ -114,7 +115,9 @@ export async function createIngestRuntime(ctx: AppContext, options: IngestRuntim
       const replayService = new IngestService(serviceDeps)
       releasers.push(() => replayService.close())
       const lease = config.dlq.backend === 'redis' && redis ? await redisLease(redis) : undefined
-      replayer = new AutoReplayer(ctx, dlq, replayThroughIngest(replayService), {
+      const replayPoints = new PointService(pointDeps)
+      releasers.push(() => replayPoints.close())
+      replayer = new AutoReplayer(ctx, dlq, replayThroughIngest(replayService, replayPoints), {
         healthy: () => ingest.breaker.current === 'closed',
         intervalMs: config.dlq.consumerIntervalSeconds * 1000,
         batchSize: Math.max(config.dlq.consumerBatchSize, 100),
@@ -200,5 +203,5 @@ async function redisLease(client: RedisClient) {
  */
 export async function createIngestReplayer(ctx: AppContext): Promise<{ replay: ReplayFn; close(): Promise<void> }> {
   const runtime = await createIngestRuntime(ctx, { mode: 'replay' })
-  return { replay: replayThroughIngest(runtime.ingest), close: () => runtime.close() }
+  return { replay: replayThroughIngest(runtime.ingest, runtime.points), close: () => runtime.close() }
 }

@@ -5,7 +5,7 @@ import { classifyPoints, decodeStreamRuleState, domainMetadata, encodeStreamRule
 import { UnavailableError } from '../../errors/index.js'
 import type { Logger } from '../../log/index.js'
 import type { Clock } from '../../ports/clock.js'
-import type { DeadLetterQueue } from '../../ports/dead-letter-queue.js'
+import type { DeadLetterQueue, ReplayablePoint } from '../../ports/dead-letter-queue.js'
 import type { MlPoint } from '../../ports/ml-stream.js'
 import { type AuditRow, type PointRow, pointKeyString, type SeriesRef, type StreamAlertWrite, type UniversalStore, type UniversalTx } from '../../ports/universal-store.js'
 import { GroupCommitter } from '../group-commit.js'
@@ -92,6 +92,12 @@ interface PointOutcome extends ItemOutcome {
 
 const DUPLICATE: PointOutcome = Object.freeze({ status: 'duplicate' })
 
+/** A point as the DLQ keeps it: enough to re-run it through this path. */
+function toReplayablePoint(item: PointItem): ReplayablePoint {
+  const s = item.series
+  return { kind: 'point', domain: s.domain, sourceId: s.sourceId, streamId: s.streamId, value: item.value, time: item.time, timed: item.timed, sequence: item.sequence, metadata: item.metadata, streamType: item.streamType, ingestTime: item.ingestTime, transport: item.transport, backfill: item.backfill, alerts: item.alerts }
+}
+
 /** `series|time|sequence` of an item (its unique key). */
 const keyOf = (item: PointItem): string => pointKeyString(item)
 
@@ -135,7 +141,7 @@ export class PointService {
       deadLetterOf: (item, failure) => ({
         transport: item.transport,
         ...failure,
-        payload: { kind: 'point', seriesId: item.series.seriesId, domain: item.series.domain, sourceId: item.series.sourceId, streamId: item.series.streamId, value: item.value, time: item.time, timed: item.timed, sequence: item.sequence, metadata: item.metadata, ingestTime: item.ingestTime, transport: item.transport, backfill: item.backfill, alerts: item.alerts },
+        payload: toReplayablePoint(item),
         seriesId: item.series.seriesId,
       }),
       describe: (item) => ({ seriesId: item.series.seriesId }),
@@ -328,18 +334,54 @@ export class PointService {
     const first = items[0]
     if (first) first.audit = audit
     else await this.deps.store.audit(audit)
+    return this.commit(packet.points.map((p) => p.streamId), items, indexes, byIndex, caller.transport)
+  }
+
+  /**
+   * `ingest dlq replay` and the automatic replay: dead-lettered points re-run with their own time,
+   * sequence and first ingest time, so a point already stored comes back `duplicate`. No audit rows:
+   * the request that carried them was audited.
+   */
+  async replayPoints(points: readonly ReplayablePoint[]): Promise<PointReceipt> {
+    const caller: PointCaller = { transport: 'replay', credential: null, clientIp: null }
+    const items = points.map((p): PointItem => ({
+      series: seriesRef(p.domain, p.sourceId, p.streamId),
+      value: p.value,
+      time: p.time,
+      sequence: p.sequence,
+      timed: p.timed,
+      metadata: p.metadata,
+      streamType: p.streamType,
+      ingestTime: p.ingestTime,
+      transport: 'replay',
+      backfill: p.backfill,
+      alerts: p.alerts,
+      caller,
+      audit: null,
+    }))
+    return this.commit(
+      points.map((p) => p.streamId),
+      items,
+      items.map((_, i) => i),
+      new Array<PointOutcome | undefined>(items.length),
+      'replay',
+    )
+  }
+
+  /** Commits the accepted items (at `indexes` of the batch) and merges their outcomes with the early rejections. */
+  private async commit(streamIds: readonly string[], items: PointItem[], indexes: readonly number[], byIndex: Array<PointOutcome | undefined>, transport: IngestTransport): Promise<PointReceipt> {
     const outcomes = items.length > 0 ? await this.submit(items) : []
     for (let i = 0; i < indexes.length; i++) {
       const o = outcomes[i]
       if (o instanceof FailedOutcome) throw o.error
       byIndex[indexes[i] as number] = o
     }
-    return this.receipt(packet.points, byIndex, caller.transport)
+    return this.receipt(streamIds, byIndex, transport)
   }
 
-  private receipt(points: readonly DataPointInput[], byIndex: ReadonlyArray<PointOutcome | undefined>, transport: IngestTransport): PointReceipt {
+  private receipt(streamIds: readonly string[], byIndex: ReadonlyArray<PointOutcome | undefined>, transport: IngestTransport): PointReceipt {
     const r: PointReceipt = { inserted: 0, rejected: 0, results: [], duplicates: 0, dead_lettered: 0, receipts: [] }
-    points.forEach((p, index) => {
+    streamIds.forEach((streamId, index) => {
       const o = byIndex[index] ?? { status: 'rejected', code: 'INTERNAL' }
       const rc: Receipt = { index, status: o.status }
       if (o.code !== undefined) rc.code = o.code
@@ -348,16 +390,16 @@ export class PointService {
       r.receipts.push(rc)
       if (o.status === 'stored') {
         r.inserted++
-        r.results.push({ stream_id: p.streamId, status: 'ok', classification: o.classification ?? 'normal' })
+        r.results.push({ stream_id: streamId, status: 'ok', classification: o.classification ?? 'normal' })
       } else if (o.status === 'duplicate') {
         r.duplicates++
-        r.results.push({ stream_id: p.streamId, status: 'ok', duplicate: true })
+        r.results.push({ stream_id: streamId, status: 'ok', duplicate: true })
       } else if (o.status === 'rejected') {
         r.rejected++
-        r.results.push({ stream_id: p.streamId, status: 'rejected', reason: o.message ?? o.code ?? 'rejected' })
+        r.results.push({ stream_id: streamId, status: 'rejected', reason: o.message ?? o.code ?? 'rejected' })
       } else {
         r.dead_lettered++
-        r.results.push({ stream_id: p.streamId, status: 'error', reason: `dead-lettered (${o.code ?? 'store'})` })
+        r.results.push({ stream_id: streamId, status: 'error', reason: `dead-lettered (${o.code ?? 'store'})` })
       }
       this.deps.metrics.items.inc({ transport, class: o.classification ?? 'none', outcome: o.status })
     })
