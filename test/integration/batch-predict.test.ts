@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 import type { SqlExecutor } from '../../src/lib/adapters/storage/sql/executor.js'
+import { toMsOrNull } from '../../src/lib/adapters/storage/sql/row.js'
 import { parseRegistryFile } from '../../src/lib/app/apply-registry.js'
 import type { AppContext } from '../../src/lib/app/context.js'
 import { type BatchPredictOptions, runBatchPredict } from '../../src/lib/app/jobs/batch-predict.js'
@@ -118,7 +119,7 @@ for (const engine of engines) {
       expect(p).toMatchObject({ trend: 'up', risk_level: 'high', severity: 'critical', status: 'active' })
       expect(Number(p['window_points'])).toBe(10)
       expect(Number(p['horizon_minutes'])).toBe(10)
-      expect(new Date(String(p['target_timestamp'] instanceof Date ? (p['target_timestamp'] as Date).toISOString() : p['target_timestamp'])).getTime()).toBe(clock.t + 600_000)
+      expect(toMsOrNull(p['target_timestamp'])).toBe(clock.t + 600_000)
       const model = await exec.all(`SELECT "model_name", "model_type", "sensor_id" FROM "ml_models" WHERE "id" = ?`, [Number(p['model_id'])])
       expect(model[0]).toMatchObject({ model_name: 'baseline_moving_average', model_type: 'baseline' })
 
