@@ -215,7 +215,8 @@ export async function importCsv(env: CsvImportEnv, options: CsvImportOptions, on
     const outcomes = batch.outcomes ? await batch.outcomes : []
     for (let i = 0; i < outcomes.length; i++) {
       const o = outcomes[i] as SinkOutcome
-      if (o.status === 'stored') counts.insertedRows++
+      // A dry run's check says "would be stored": nothing was.
+      if (o.status === 'stored') counts.insertedRows += options.dryRun ? 0 : 1
       else if (o.status === 'duplicate') duplicates++
       else {
         if (o.status === 'dead_lettered') deadLettered++
