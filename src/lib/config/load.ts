@@ -263,6 +263,7 @@ export function loadConfig(input: LoadConfigInput): LoadedConfig {
       maxFutureSkewSeconds: get<number>('MAX_FUTURE_SKEW_SECONDS'),
       maxAgeDays: get<number>('MAX_AGE_DAYS'),
       staleAfterSeconds: get<number>('STALE_AFTER_SECONDS'),
+      streamConfigTtlSeconds: get<number>('STREAM_CONFIG_TTL_SECONDS'),
       storeMaxRetries: get<number>('SP_MAX_RETRIES'),
       commitTimeoutMs: get<number>('INGEST_COMMIT_TIMEOUT_SECONDS') * 1000,
       internalApiKey: opt('INTERNAL_API_KEY'),

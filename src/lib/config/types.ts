@@ -54,6 +54,8 @@ export interface Config {
     maxFutureSkewSeconds: number
     maxAgeDays: number
     staleAfterSeconds: number
+    /** Cache TTL of universal stream configs (STREAM_CONFIG_TTL_SECONDS). */
+    streamConfigTtlSeconds: number
     storeMaxRetries: number
     commitTimeoutMs: number
     internalApiKey: string | undefined
