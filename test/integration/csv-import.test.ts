@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 
 import { type CsvImportOptions, importCsv } from '../../src/lib/app/csv/import-csv.js'
-import { csvImportEnv } from '../../src/lib/app/csv/run-import.js'
+import { csvImportEnv, pointServiceWriter } from '../../src/lib/app/csv/run-import.js'
 import { IngestService } from '../../src/lib/app/ingest/ingest-service.js'
 import type { CsvPlan } from '../../src/lib/csv/formats.js'
 import { engineList, type Harness, startHarness } from '../helpers/http-harness.js'
@@ -193,4 +193,40 @@ describe.each(engines)('ingest csv (IoT) on %s', (engine) => {
     expect(csvSnapshot.alerts.length).toBeGreaterThan(1)
     expect(csvSnapshot).toEqual(liveSnapshot)
   }, 180_000)
+})
+
+describe.each(engines)('ingest csv (universal) on %s', (engine) => {
+  let h: Harness
+  const dir = tempDir()
+  const points = async () => Number((await h.sql('SELECT count(*) AS n FROM data_points'))[0]?.['n'])
+  const run = (file: string, format: CsvImportOptions['format']) =>
+    importCsv(csvImportEnv(h.ctx, { ingest: h.rt.ingest, universal: pointServiceWriter(h.rt.points) }, { alerts: false }), { input: { kind: 'file', path: file }, format, delimiter: ',', alerts: false, dryRun: false })
+
+  beforeAll(async () => {
+    h = await startHarness(engine, { RATE_LIMIT_ENABLED: '0' })
+  })
+  afterAll(async () => {
+    await h.close()
+    dir.remove()
+  })
+
+  it('long (stream_id) and wide files store every good point once; re-runs store nothing new', async () => {
+    const t0 = h.clock.now() - 86_400_000
+    const long = join(dir.path, 'long.csv')
+    writeFileSync(long, ['stream_id,timestamp,value', `price,${iso(t0)},10.5`, `price,${iso(t0 + 1000)},oops`, `volume,${iso(t0 + 1000)},300`, `price,not-a-time,1`].join('\n'))
+    const a = await run(long, { domain: 'finance', sourceId: 'nyse' })
+    expect(a).toMatchObject({ rows: 4, stored: 2, rejected: 2 })
+    expect(a.rejects.map((r) => [r.line, r.code])).toEqual([[3, 'VALUE_NOT_NUMERIC'], [5, 'TIMESTAMP_INVALID']])
+    const wide = join(dir.path, 'wide.csv')
+    writeFileSync(wide, ['time,open,close,note', `${iso(t0 + 5000)},1.5,2.5,x`, `${iso(t0 + 6000)},,3.5,sparse`, `${iso(t0 + 7000)},abc,4.5,bad cell`].join('\r\n'))
+    const b = await run(wide, { domain: 'finance', sourceId: 'nyse', timestampColumn: 'time', valueColumns: ['open', 'close'], streamIdPrefix: 'px_' })
+    expect(b).toMatchObject({ rows: 3, points: 4, stored: 4, rejected: 1 })
+    expect(b.rejects[0]).toMatchObject({ line: 4, column: 'open', code: 'VALUE_NOT_NUMERIC' })
+    expect(await points()).toBe(6)
+    const streams = (await h.sql("SELECT DISTINCT stream_id FROM data_points WHERE stream_id LIKE 'px_%' ORDER BY stream_id")).map((r) => r['stream_id'])
+    expect(streams).toEqual(['px_close', 'px_open'])
+    expect(await run(long, { domain: 'finance', sourceId: 'nyse' })).toMatchObject({ stored: 0, duplicates: 2 })
+    expect(await run(wide, { domain: 'finance', sourceId: 'nyse', timestampColumn: 'time', valueColumns: ['open', 'close'], streamIdPrefix: 'px_' })).toMatchObject({ stored: 0, duplicates: 4 })
+    expect(await points()).toBe(6)
+  })
 })

@@ -5,7 +5,8 @@ import type { IngestService } from '../ingest/ingest-service.js'
 import { createIngestRuntime } from '../ingest/runtime.js'
 import { startJobRun } from '../job-runs.js'
 import { type CsvImportEnv, type CsvImportOptions, type CsvImportResult, type CsvProgress, importCsv } from './import-csv.js'
-import { createIotCsvSink, createUniversalCsvSink, type CsvRowSink, type UniversalPointWriter } from './sink.js'
+import type { PointService } from '../universal/point-service.js'
+import { createIotCsvSink, createUniversalCsvSink, type CsvRowSink, type SinkOutcome, type UniversalPointWriter } from './sink.js'
 
 /** What an import runs on: the app context and the ingest paths of a runtime. */
 export interface CsvPaths {
@@ -29,11 +30,51 @@ export function csvImportEnv(ctx: AppContext, paths: CsvPaths, options: { alerts
   }
 }
 
+const VALID: SinkOutcome = Object.freeze({ status: 'stored' })
+
+/**
+ * Universal points through the point service (one packet per source of the chunk), with backfill
+ * semantics and the legacy metadata (`csv_line`, `csv_column`). A dry run has nothing more to check
+ * before writing than the file's own validation.
+ */
+export function pointServiceWriter(points: PointService): UniversalPointWriter {
+  return {
+    async ingestCsvPoints(chunk, options) {
+      if (options.dryRun) return chunk.map(() => VALID)
+      const out = new Array<SinkOutcome>(chunk.length)
+      const bySource = new Map<string, number[]>()
+      chunk.forEach((p, i) => {
+        const key = `${p.domain}\u0000${p.sourceId}`
+        const list = bySource.get(key)
+        if (list) list.push(i)
+        else bySource.set(key, [i])
+      })
+      for (const indexes of bySource.values()) {
+        const first = chunk[indexes[0] as number] as UniversalCsvPoint
+        const packet = {
+          domain: first.domain,
+          sourceId: first.sourceId,
+          points: indexes.map((i) => {
+            const p = chunk[i] as UniversalCsvPoint
+            return { streamId: p.streamId, value: p.value, timestamp: p.time, sequence: p.sequence, streamType: null, metadata: p.column === null ? { csv_line: p.line } : { csv_line: p.line, csv_column: p.column } }
+          }),
+        }
+        const receipt = await points.ingestPoints(packet, { transport: 'csv', credential: null, clientIp: null, backfill: true, alerts: options.alerts })
+        indexes.forEach((i, k) => {
+          const r = receipt.receipts[k]
+          out[i] = r ? { status: r.status, code: r.code } : { status: 'rejected', code: 'INTERNAL' }
+        })
+      }
+      return out
+    },
+  }
+}
+
 /** `ingest csv`: one import on an ingest runtime of its own (closed, after committing, at the end). */
 export async function importCsvWithRuntime(ctx: AppContext, options: CsvImportOptions, onProgress?: (p: CsvProgress) => void): Promise<CsvImportResult> {
   const runtime = await createIngestRuntime(ctx, { autoReplay: false })
   try {
-    return await importCsv(csvImportEnv(ctx, { ingest: runtime.ingest }, { alerts: options.alerts }), options, onProgress)
+    return await importCsv(csvImportEnv(ctx, { ingest: runtime.ingest, universal: pointServiceWriter(runtime.points) }, { alerts: options.alerts }), options, onProgress)
   } finally {
     await runtime.close()
   }
