@@ -290,6 +290,8 @@ async function serviceSegment({ name, env, key, expectedHash, profileDir }) {
   const srv = await startServer(name, env, profileDir)
   try {
     if (WARMUP > 0) {
+      // On empty tables: the \copy's rows (later times) would make every warm-up point late.
+      await pgReset()
       const w = await loadRun({ port: srv.port, keys: [key], from: N / PACKET, to: N / PACKET + WARMUP })
       if (w.ackedPackets !== WARMUP) log(`  warning: warm-up acked ${w.ackedPackets}/${WARMUP} requests; failures ${JSON.stringify(w.failures)} ${w.samples.join(' | ')}`)
     }
@@ -381,6 +383,7 @@ async function main() {
     ...(flags['batch-max'] ? { BATCH_MAX_SIZE: flags['batch-max'] } : {}),
   })
   await cli(['db', 'migrate', '--json'], { env, cwd: TMP })
+  if (process.env.BENCH_PG_LOG_STATEMENTS) await run('psql', [...psqlConn(), '-d', db.name, '-Xc', `ALTER DATABASE ${db.name} SET log_min_duration_statement = 0`], {})
   const created = await cli(['keys', 'create', '--role', 'admin', '--name', 'bench-data', '--json'], { env, cwd: TMP })
   if (typeof created.key !== 'string') throw new Error(`keys create --role admin --json answered no key: ${JSON.stringify(created).slice(0, 300)}`)
   pgc = new pg.Client({ connectionString: db.url })

@@ -108,11 +108,16 @@ export function createSqlUniversalTx(tx: SqlExecutor, hooks: UniversalSqlHooks):
       return out
     },
     async lastPoints(series) {
+      // One statement per 100 series (not one per series): a UNION ALL of each series' newest point, each
+      // branch one descent of the (stream_id, source_id, timestamp) index; "i" says whose row it is.
       const out = new Map<string, { value: number; time: number }>()
-      for (const s of series) {
-        const rows = await tx.all(`SELECT "value", "timestamp" FROM "data_points" WHERE "stream_id" = ? AND "source_id" = ? AND "domain" = ? ORDER BY "timestamp" DESC ${tx.dialect.limit(1)}`, [s.streamId, s.sourceId, s.domain])
-        const r = rows[0]
-        if (r) out.set(s.seriesId, { value: toNumber(r['value']), time: toMsOrNull(r['timestamp']) ?? 0 })
+      for (const part of chunks(series, 100)) {
+        const branch = (i: number): string => `SELECT * FROM (SELECT ${i} AS "i", "value", "timestamp" FROM "data_points" WHERE "stream_id" = ? AND "source_id" = ? AND "domain" = ? ORDER BY "timestamp" DESC ${tx.dialect.limit(1)}) AS q${i}`
+        const rows = await tx.all(part.map((_, i) => branch(i)).join(' UNION ALL '), part.flatMap((s) => [s.streamId, s.sourceId, s.domain]))
+        for (const r of rows) {
+          const s = part[toNumber(r['i'])]
+          if (s) out.set(s.seriesId, { value: toNumber(r['value']), time: toMsOrNull(r['timestamp']) ?? 0 })
+        }
       }
       return out
     },
