@@ -199,4 +199,15 @@ describe.each(engines)('POST /ingest/data on %s', (engine) => {
     const alerts = await h.sql("SELECT severity, is_active FROM stream_alerts WHERE source_id = 'ward-9' ORDER BY id")
     expect(alerts.filter((a) => a['is_active'] === t).map((a) => a['severity'])).toEqual(['CRITICAL'])
   })
+
+  it('Idempotency-Key: the same key and body gets the first answer again, storing nothing more', async () => {
+    const body = { source_id: 'ward-3', domain: 'health', data_points: [{ stream_id: 'spo2', value: 97 }] }
+    const first = await post(body, writer, { 'idempotency-key': 'req-1' })
+    const again = await post(body, writer, { 'idempotency-key': 'req-1' })
+    expect(first.statusCode).toBe(201)
+    expect(again.statusCode).toBe(201)
+    expect(again.json()).toEqual(first.json())
+    // Without a timestamp a point is not idempotent on its own: the key is what keeps it single.
+    expect(await count("SELECT count(*) AS n FROM data_points WHERE stream_id = 'spo2'")).toBe(1)
+  })
 })

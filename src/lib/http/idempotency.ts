@@ -38,7 +38,8 @@ export async function withIdempotency<T>(rt: HttpRuntime, req: FastifyRequest, r
   if (begun.state === 'done') return reply.code(begun.httpStatus).header('Idempotent-Replayed', 'true').send(begun.response)
   try {
     const result = await run()
-    await store.complete(scope, key, 200, result, rt.clock.now() + rt.config.http.idempotencyTtlHours * 3_600_000)
+    // The status the route set (201 on /ingest/data) is what a replay answers too.
+    await store.complete(scope, key, reply.statusCode, result, rt.clock.now() + rt.config.http.idempotencyTtlHours * 3_600_000)
     return result
   } catch (err) {
     await store.abandon(scope, key).catch(() => undefined)
