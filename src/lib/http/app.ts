@@ -7,6 +7,7 @@ import { trackAllowedMethods } from './allowed-methods.js'
 import { registerBodyParsers } from './body-parser.js'
 import { registerDocs } from './docs.js'
 import { sendError } from './error-handler.js'
+import { registerCsvRoutes } from './routes/csv.js'
 import { registerHealthRoutes } from './routes/health.js'
 import { registerDataRoutes } from './routes/data.js'
 import { registerIngestRoutes } from './routes/ingest.js'
@@ -14,6 +15,7 @@ import { registerMqttRoutes } from './routes/mqtt.js'
 import { registerReadRoutes } from './routes/read.js'
 import { registerResilienceRoutes } from './routes/resilience.js'
 import type { HttpRuntime } from './runtime.js'
+import { registerStreamRoute } from './ws/stream-route.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -69,7 +71,9 @@ export function buildApp(rt: HttpRuntime, state: { closing: boolean } = { closin
   registerHealthRoutes(app, rt)
   registerIngestRoutes(app, rt)
   registerDataRoutes(app, rt)
+  registerStreamRoute(app, rt)
   registerReadRoutes(app, rt)
+  registerCsvRoutes(app, rt)
   registerResilienceRoutes(app, rt)
   registerMqttRoutes(app, rt)
   registerDocs(app)
