@@ -1,5 +1,7 @@
 import type { RateLimitStore } from '../ports/rate-limit-store.js'
 import type { AppContext } from './context.js'
+import { CsvJobRunner } from './csv/job-runner.js'
+import { pointServiceWriter } from './csv/run-import.js'
 import { createIngestRuntime, type IngestRuntime } from './ingest/runtime.js'
 import { createRateLimiter, type RateLimiter } from './rate-limit/rate-limiter.js'
 import type { CircuitBreaker } from './resilience/circuit-breaker.js'
@@ -33,6 +35,8 @@ export interface ServeRuntime extends IngestRuntime {
   readonly rateLimiter: RateLimiter
   /** The universal store's breaker (the IoT one when both stores are one database). */
   readonly universalBreaker: CircuitBreaker
+  /** `POST /ingest/csv` jobs (background, resumed at start). */
+  readonly csvJobs: CsvJobRunner
 }
 
 export interface ServeRuntimeOptions {
@@ -51,6 +55,9 @@ export async function createServeRuntime(ctx: AppContext, options: ServeRuntimeO
     }
     const rateLimiter = createRateLimiter({ config: ctx.config, clock: ctx.clock, logger: ctx.logger, redisStore })
     const auth = await options.auth(ctx)
+    const csvJobs = new CsvJobRunner(ctx, { ingest: runtime.ingest, universal: pointServiceWriter(runtime.points) })
+    // Jobs a crash or a stop left unfinished resume from their checkpoints (in the background).
+    csvJobs.resumeLeftovers().catch((err: unknown) => ctx.logger.warn({ err }, 'could not resume CSV import jobs'))
     return {
       ...runtime,
       auth,
@@ -59,7 +66,12 @@ export async function createServeRuntime(ctx: AppContext, options: ServeRuntimeO
       async resilienceHealth() {
         return { ...(await runtime.resilienceHealth()), rate_limiter: rateLimiter.status() }
       },
-      close: () => runtime.close(),
+      csvJobs,
+      async close() {
+        csvJobs.stop()
+        await runtime.close()
+        await csvJobs.settled()
+      },
     }
   } catch (err) {
     await runtime.close()
