@@ -10,7 +10,7 @@
  * - `readings:raw`: every stored MQTT reading whatever its class, unthrottled. Reference §11.3 fields
  *   plus the class and a schema version: see RAW_FIELDS.
  * - `datapoints:validated`: clean universal data points, unthrottled: see POINT_FIELDS.
- * Each XADD trims with `MAXLEN ~ ML_STREAM_MAXLEN`.
+ * Each XADD trims with `MAXLEN ~ ML_STREAM_MAXLEN`; the Redis adapter sends a flush's entries in one pipeline.
  */
 
 export const ML_STREAMS = { validated: 'readings:validated', raw: 'readings:raw', points: 'datapoints:validated' } as const

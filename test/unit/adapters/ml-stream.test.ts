@@ -2,14 +2,24 @@ import { describe, expect, it } from 'vitest'
 
 import { createNoopMlStream } from '../../../src/lib/adapters/ml-stream-noop.js'
 import type { RedisClient } from '../../../src/lib/adapters/redis/client.js'
-import { createRedisMlStream, DataTimeThrottle, epochSecondsText, floatText, pointFields, rawFields, validatedFields } from '../../../src/lib/adapters/redis/ml-stream.js'
-import { ML_STREAMS, type MlReading, POINT_FIELDS, RAW_FIELDS, VALIDATED_FIELDS } from '../../../src/lib/ports/ml-stream.js'
+import { createRedisMlStream, DataTimeThrottle, entryFields, epochSecondsText, floatText, pointValues, rawValues, validatedValues } from '../../../src/lib/adapters/redis/ml-stream.js'
+import { ML_STREAMS, type MlPoint, type MlReading, POINT_FIELDS, RAW_FIELDS, VALIDATED_FIELDS } from '../../../src/lib/ports/ml-stream.js'
 import { deferred, type Deferred, fakeClock, T0 } from '../resilience/fakes.js'
 
-/** A Redis client as far as the ML stream uses it: pipelines of XADD, each exec() answered by the test. */
+const validatedFields = (r: MlReading) => entryFields(VALIDATED_FIELDS, validatedValues(r))
+const rawFields = (r: MlReading) => entryFields(RAW_FIELDS, rawValues(r))
+const pointFields = (p: MlPoint) => entryFields(POINT_FIELDS, pointValues(p))
+
+/**
+ * A Redis client as far as the ML stream uses it: pipelines of its XADD-many script command, each
+ * exec() answered by the test. `sent` holds each pipeline's entries as the XADDs the script makes.
+ */
 class FakeRedis {
   status = 'ready'
   connects = 0
+  defined: string[] = []
+  /** Script calls per pipeline (entries per call). */
+  readonly calls: number[][] = []
   readonly sent: Array<{ stream: string; args: string[] }[]> = []
   readonly execs: Array<Deferred<Array<[Error | null, unknown]> | null>> = []
   /** Answer every exec at once with success (else the test answers `execs`). */
@@ -20,18 +30,27 @@ class FakeRedis {
     return Promise.resolve()
   }
 
+  defineCommand(name: string): void {
+    this.defined.push(name)
+  }
+
   pipeline() {
     const cmds: { stream: string; args: string[] }[] = []
+    const calls: number[] = []
     const pipe = {
-      xadd: (stream: string, ...args: string[]) => {
-        cmds.push({ stream, args })
+      ingestMlXaddMany: (stream: string, maxLen: string, names: string, rows: string) => {
+        const fieldNames = JSON.parse(names) as string[]
+        const values = JSON.parse(rows) as string[][]
+        for (const v of values) cmds.push({ stream, args: ['MAXLEN', '~', maxLen, '*', ...entryFields(fieldNames, v)] })
+        calls.push(values.length)
         return pipe
       },
       exec: () => {
         this.sent.push(cmds)
+        this.calls.push(calls)
         const d = deferred<Array<[Error | null, unknown]> | null>()
         this.execs.push(d)
-        if (this.autoAnswer) d.resolve(cmds.map(() => [null, '1-0']))
+        if (this.autoAnswer) d.resolve(calls.map((n) => [null, n]))
         return d.promise
       },
     }
@@ -138,12 +157,22 @@ describe('Redis ML stream adapter (fake client)', () => {
     expect(ml.status().queued).toBe(5)
     s.run()
     expect(redis.sent).toHaveLength(1)
+    expect(redis.defined).toEqual(['ingestMlXaddMany'])
+    expect(redis.calls[0]).toEqual([3, 1, 1])
     const cmds = redis.sent[0] ?? []
     expect(cmds.map((c) => c.stream)).toEqual([ML_STREAMS.validated, ML_STREAMS.validated, ML_STREAMS.validated, ML_STREAMS.raw, ML_STREAMS.points])
     for (const c of cmds) expect(c.args.slice(0, 4)).toEqual(['MAXLEN', '~', '500', '*'])
     expect(cmds[0]?.args.slice(4)).toEqual(validatedFields(reading(1, 100)))
     await settle()
     expect(ml.status()).toMatchObject({ queued: 0, published: { 'readings:validated': 3, 'readings:raw': 1, 'datapoints:validated': 1 }, dropped: 0, errors: 0, lastPublishAgeSeconds: 0 })
+  })
+
+  it('entries go in script calls of at most 1000 per stream, all in one pipeline', () => {
+    const redis = new FakeRedis()
+    const ml = createRedisMlStream(redis.asClient(), { maxLen: 10, minIntervalSeconds: 0, clock: fakeClock(), schedule: (fn) => fn() })
+    ml.publishReadings({ validated: Array.from({ length: 2500 }, (_, i) => reading(i, 1)), raw: [reading(1, 1)] })
+    expect(redis.calls).toEqual([[1000, 1000, 500, 1]])
+    expect(redis.sent[0]?.[2499]?.args.slice(4, 6)).toEqual(['sensor_id', '2499'])
   })
 
   it('the throttle applies to readings:validated only; throttled entries are counted', () => {
@@ -183,14 +212,15 @@ describe('Redis ML stream adapter (fake client)', () => {
     expect(warned).toHaveLength(1)
   })
 
-  it('per-command errors in a pipeline count as drops and an error (the rest are published)', async () => {
+  it('a failed script call in a pipeline drops its entries and counts an error (the other calls are published)', async () => {
     const redis = new FakeRedis()
     redis.autoAnswer = false
     const ml = createRedisMlStream(redis.asClient(), { maxLen: 10, minIntervalSeconds: 0, clock: fakeClock(), schedule: (fn) => fn() })
     ml.publishReadings({ validated: [reading(1, 1), reading(2, 1)], raw: [reading(1, 1)] })
-    redis.execs[0]?.resolve([[null, '1-0'], [new Error('WRONGTYPE'), null], [null, '1-1']])
+    expect(redis.calls[0]).toEqual([2, 1])
+    redis.execs[0]?.resolve([[new Error('WRONGTYPE'), null], [null, 1]])
     await settle()
-    expect(ml.status()).toMatchObject({ published: { 'readings:validated': 1, 'readings:raw': 1 }, dropped: 1, errors: 1, lastError: 'WRONGTYPE' })
+    expect(ml.status()).toMatchObject({ published: { 'readings:validated': 0, 'readings:raw': 1 }, dropped: 2, errors: 1, lastError: 'WRONGTYPE' })
   })
 
   it('a Redis that never answers never holds a publisher; past maxQueued entries waiting or in flight, new ones are dropped and counted', async () => {
@@ -229,7 +259,7 @@ describe('Redis ML stream adapter (fake client)', () => {
     expect(redis.sent).toHaveLength(1)
     await settle()
     expect(closed).toBe(false)
-    redis.execs[0]?.resolve([[null, '1-0']])
+    redis.execs[0]?.resolve([[null, 1]])
     await closing
     expect(ml.status().published['readings:validated']).toBe(1)
   })

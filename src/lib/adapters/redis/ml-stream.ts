@@ -1,7 +1,7 @@
 import { epochMicros, isoMicros } from '../../domain/time.js'
 import type { Logger } from '../../log/index.js'
 import type { Clock } from '../../ports/clock.js'
-import { ML_SCHEMA_VERSION, ML_STREAMS, type MlPoint, type MlReading, type MlStream, type MlStreamName, type MlStreamStatus } from '../../ports/ml-stream.js'
+import { ML_SCHEMA_VERSION, ML_STREAMS, POINT_FIELDS, RAW_FIELDS, VALIDATED_FIELDS, type MlPoint, type MlReading, type MlStream, type MlStreamName, type MlStreamStatus } from '../../ports/ml-stream.js'
 import { BackoffGate } from './backoff-gate.js'
 import type { RedisClient } from './client.js'
 
@@ -65,29 +65,56 @@ export function floatText(v: number): string {
   return Number.isInteger(v) && Math.abs(v) < 1e16 ? `${v}.0` : String(v)
 }
 
-export function validatedFields(r: MlReading): string[] {
-  return ['sensor_id', String(r.sensorId), 'sensor_type', r.sensorType ?? 'unknown', 'value', floatText(r.value), 'timestamp', epochSecondsText(r.time), 'classification', r.classification, 'schema_version', ML_SCHEMA_VERSION]
+/** The values of a readings:validated entry, in VALIDATED_FIELDS order. */
+export function validatedValues(r: MlReading): string[] {
+  return [String(r.sensorId), r.sensorType ?? 'unknown', floatText(r.value), epochSecondsText(r.time), r.classification, ML_SCHEMA_VERSION]
 }
 
-export function rawFields(r: MlReading): string[] {
-  return ['sensor_id', String(r.sensorId), 'sensor_type', r.sensorType ?? 'unknown', 'value', floatText(r.value), 'timestamp', epochSecondsText(r.time), 'timestamp_iso', isoMicros(r.time), 'classification', r.classification, 'schema_version', ML_SCHEMA_VERSION]
+/** The values of a readings:raw entry, in RAW_FIELDS order. */
+export function rawValues(r: MlReading): string[] {
+  return [String(r.sensorId), r.sensorType ?? 'unknown', floatText(r.value), epochSecondsText(r.time), isoMicros(r.time), r.classification, ML_SCHEMA_VERSION]
 }
 
-export function pointFields(p: MlPoint): string[] {
+/** The values of a datapoints:validated entry, in POINT_FIELDS order. */
+export function pointValues(p: MlPoint): string[] {
   const metadata = p.metadata === undefined || p.metadata === null ? '{}' : typeof p.metadata === 'string' ? p.metadata : JSON.stringify(p.metadata)
-  return [
-    'series_id', p.seriesId,
-    'domain', p.domain,
-    'source_id', p.sourceId,
-    'stream_id', p.streamId,
-    'value', floatText(p.value),
-    'timestamp', epochSecondsText(p.time),
-    'timestamp_iso', isoMicros(p.time),
-    'classification', p.classification,
-    'sequence', String(p.sequence ?? -1),
-    'metadata', metadata,
-    'schema_version', ML_SCHEMA_VERSION,
-  ]
+  return [p.seriesId, p.domain, p.sourceId, p.streamId, floatText(p.value), epochSecondsText(p.time), isoMicros(p.time), p.classification, String(p.sequence ?? -1), metadata, ML_SCHEMA_VERSION]
+}
+
+/** An entry as XADD's field/value list. */
+export function entryFields(names: readonly string[], values: readonly string[]): string[] {
+  const out: string[] = []
+  names.forEach((name, i) => out.push(name, values[i] as string))
+  return out
+}
+
+/**
+ * XADDs many entries of one stream in one command: KEYS[1] the stream, ARGV[1] the MAXLEN, ARGV[2] the
+ * field names as a JSON array, ARGV[3] the entries' values as a JSON array of arrays. One script call
+ * per up to CHUNK entries costs the client ~1 µs per entry where one XADD command each costs ~20 µs
+ * (measured with ioredis 5 on this machine); a chunk keeps each call short on the server.
+ */
+const XADD_MANY = `
+local names = cjson.decode(ARGV[2])
+local rows = cjson.decode(ARGV[3])
+local args = {}
+for i = 1, #rows do
+  local row = rows[i]
+  for j = 1, #names do
+    args[2 * j - 1] = names[j]
+    args[2 * j] = row[j]
+  end
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(args, 1, 2 * #names))
+end
+return #rows
+`
+const CHUNK = 1000
+const COMMAND = 'ingestMlXaddMany'
+
+/** The pipeline as the stream uses it: the script command defined on the client (ioredis loads it when missing). */
+interface XaddManyPipeline {
+  [COMMAND](stream: string, maxLen: string, names: string, rows: string): XaddManyPipeline
+  exec(): Promise<Array<[Error | null, unknown]> | null>
 }
 
 interface Pending {
@@ -100,7 +127,8 @@ const emptyPending = (): Pending => ({ validated: [], raw: [], points: [] })
 
 /**
  * The ML stream on Redis (DESIGN §11). Publishing never waits for Redis: entries are queued, and
- * everything queued in one tick goes out in one pipeline after the callers were answered. A failed
+ * everything queued in one tick goes out in one pipeline (of XADD_MANY calls, `MAXLEN ~ maxLen` on
+ * each XADD) after the callers were answered. A failed
  * pipeline is remembered for a back-off period (the dedup filter's gate: logged once per outage),
  * during which entries are dropped and counted instead of paying a timeout each; entries are dropped
  * too while the client is not connected or when `maxQueued` entries already wait.
@@ -128,6 +156,9 @@ export function createRedisMlStream(client: RedisClient, options: RedisMlStreamO
 
   // The client connects lazily with no offline queue (see the dedup filter): connect now.
   if (client.status === 'wait') client.connect().catch(() => undefined)
+  // EVALSHA with the script's body loaded by ioredis when the server does not have it (first use, restart).
+  if (!(COMMAND in client)) client.defineCommand(COMMAND, { numberOfKeys: 1, lua: XADD_MANY })
+  const names = { validated: JSON.stringify(VALIDATED_FIELDS), raw: JSON.stringify(RAW_FIELDS), points: JSON.stringify(POINT_FIELDS) }
 
   /** Counts entries lost (not connected, back-off, failed pipeline, full queue), by stream. */
   const drop = (n: { validated: number; raw: number; points: number }, why: string): void => {
@@ -142,21 +173,17 @@ export function createRedisMlStream(client: RedisClient, options: RedisMlStreamO
   }
   const sizes = (b: Pending) => ({ validated: b.validated.length, raw: b.raw.length, points: b.points.length })
 
-  const settle = (stream: MlStreamName, results: Array<[Error | null, unknown]>, from: number, n: number): Error | null => {
-    let ok = 0
-    let failure: Error | null = null
-    for (let i = from; i < from + n; i++) {
-      const err = results[i]?.[0] ?? null
-      if (err) failure ??= err
-      else ok++
+  /** Counts one script call's entries as published or dropped; returns its error. */
+  const settle = (stream: MlStreamName, n: number, result: [Error | null, unknown] | undefined): Error | null => {
+    const err = result === undefined ? new Error('no reply') : result[0]
+    if (err) {
+      dropped += n
+      count(stream, 'dropped', n)
+      return err
     }
-    published[stream] += ok
-    if (ok > 0) count(stream, 'published', ok)
-    if (n - ok > 0) {
-      dropped += n - ok
-      count(stream, 'dropped', n - ok)
-    }
-    return failure
+    published[stream] += n
+    count(stream, 'published', n)
+    return null
   }
 
   const send = (): void => {
@@ -170,10 +197,18 @@ export function createRedisMlStream(client: RedisClient, options: RedisMlStreamO
     let started = false
     const done = gate.run(async () => {
       started = true
-      const pipe = client.pipeline()
-      for (const r of batch.validated) pipe.xadd(ML_STREAMS.validated, 'MAXLEN', '~', maxLen, '*', ...validatedFields(r))
-      for (const r of batch.raw) pipe.xadd(ML_STREAMS.raw, 'MAXLEN', '~', maxLen, '*', ...rawFields(r))
-      for (const p of batch.points) pipe.xadd(ML_STREAMS.points, 'MAXLEN', '~', maxLen, '*', ...pointFields(p))
+      const pipe = client.pipeline() as unknown as XaddManyPipeline
+      const calls: Array<{ stream: MlStreamName; n: number }> = []
+      const add = <T>(stream: MlStreamName, fieldNames: string, items: readonly T[], values: (x: T) => string[]): void => {
+        for (let i = 0; i < items.length; i += CHUNK) {
+          const part = items.slice(i, i + CHUNK)
+          pipe[COMMAND](stream, maxLen, fieldNames, JSON.stringify(part.map(values)))
+          calls.push({ stream, n: part.length })
+        }
+      }
+      add(ML_STREAMS.validated, names.validated, batch.validated, validatedValues)
+      add(ML_STREAMS.raw, names.raw, batch.raw, rawValues)
+      add(ML_STREAMS.points, names.points, batch.points, pointValues)
       inFlight += n
       let results: Array<[Error | null, unknown]>
       try {
@@ -185,9 +220,7 @@ export function createRedisMlStream(client: RedisClient, options: RedisMlStreamO
       } finally {
         inFlight -= n
       }
-      const v = batch.validated.length
-      const r = batch.raw.length
-      const failures = [settle(ML_STREAMS.validated, results, 0, v), settle(ML_STREAMS.raw, results, v, r), settle(ML_STREAMS.points, results, v + r, batch.points.length)]
+      const failures = calls.map((c, i) => settle(c.stream, c.n, results[i]))
       const failure = failures.find((f) => f !== null)
       if (failure) {
         errors++
