@@ -97,8 +97,11 @@ describe.skipIf(!(await postgresAvailable()))('MQTT receivers (in process, Postg
       poison.push({ m: { topic: topic(sensorId + 1000), payload: JSON.stringify({ sensorId, value: 50, timestamp: ts, msgId: `own-${i}` }) }, cls: 'ownership_denied' })
       poison.push({ m: { topic: topic(999_999), payload: JSON.stringify({ sensorId: 999_999, value: 50, timestamp: ts, msgId: `unk-${i}` }) }, cls: 'UNKNOWN_SENSOR' })
       poison.push({ m: { topic: `${prefix}/iot/x/y/data`, payload: JSON.stringify({ value: 1 }) }, cls: 'invalid_domain' })
-      poison.push({ m: { topic: `${prefix}/health/ward-3/bpm/data`, payload: JSON.stringify({ value: 1 }) }, cls: 'not_supported' })
+      // Below the built-in physical minimum of health/bpm (30): refused, kept replayable.
+      poison.push({ m: { topic: `${prefix}/health/ward-5/bpm/data`, payload: JSON.stringify({ value: 1, timestamp: ts, sequence: i }) }, cls: 'VALUE_OUTSIDE_PHYSICAL_LIMITS' })
     }
+    // Universal points on {domain}/{source}/{stream}/data go through the point path.
+    for (let i = 0; i < 10; i++) good.push({ topic: `${prefix}/health/ward-5/bpm/data`, payload: JSON.stringify({ value: 70 + i, timestamp: new Date(now - 10_000 + i * 100).toISOString(), metadata: { bed: 5 } }) })
     // Interleaved: a poison message after every 2–3 good ones.
     const all: Message[] = []
     let p = 0
@@ -116,8 +119,10 @@ describe.skipIf(!(await postgresAvailable()))('MQTT receivers (in process, Postg
     expect(r.stats.stored).toBe(good.length)
     expect(r.stats.deadLettered).toBe(poison.length)
     const stored = await h.sql("SELECT count(*) AS n, count(DISTINCT dedup_key) AS d FROM sensor_readings WHERE dedup_key LIKE 'good-%'")
-    expect(Number(stored[0]?.['n'])).toBe(good.length)
-    expect(Number(stored[0]?.['d'])).toBe(good.length)
+    expect(Number(stored[0]?.['n'])).toBe(good.length - 10)
+    expect(Number(stored[0]?.['d'])).toBe(good.length - 10)
+    const points = await h.sql("SELECT count(*) AS n FROM data_points WHERE domain = 'health' AND source_id = 'ward-5' AND stream_id = 'bpm'")
+    expect(Number(points[0]?.['n'])).toBe(10)
     const entries = await dlq.list({})
     expect(entries.length - before).toBe(poison.length)
     const byClass = new Map<string, number>()

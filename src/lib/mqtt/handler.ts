@@ -6,7 +6,12 @@ import type { IdReading } from '../domain/ingest/readings.js'
 import { AppError } from '../errors/index.js'
 import type { Logger } from '../log/index.js'
 import type { Clock } from '../ports/clock.js'
-import { type DeadLetterInput, type DeadLetterQueue, DlqFullError, type ReplayableReading } from '../ports/dead-letter-queue.js'
+import type { PointCaller, PointService } from '../app/universal/point-service.js'
+import { isPlainObject } from '../domain/ingest/fields.js'
+import type { ParseIssue } from '../domain/ingest/issues.js'
+import { parsePoint } from '../domain/ingest/points.js'
+import { formatSeriesId, validateSeriesKey } from '../domain/universal/index.js'
+import { type DeadLetterInput, type DeadLetterQueue, DlqFullError, type ReplayablePoint, type ReplayableReading } from '../ports/dead-letter-queue.js'
 import { decodeJsonPayload } from './payload.js'
 import type { MessageOutcome, MqttStats } from './stats.js'
 import { routeTopic, topicSensorMismatch } from './topics.js'
@@ -14,6 +19,8 @@ import { routeTopic, topicSensorMismatch } from './topics.js'
 /** What the handler needs from the ingest runtime (createIngestRuntime): the one ingest path and the DLQ. */
 export interface HandlerRuntime {
   readonly ingest: { ingestById(readings: readonly IdReading[], transport: 'mqtt'): Promise<BatchReceipt> }
+  /** Universal points (`{domain}/{source}/{stream}/data`). */
+  readonly points: Pick<PointService, 'ingestPoints'>
   readonly dlq: DeadLetterQueue | undefined
   readonly clock: Clock
   readonly logger: Logger
@@ -27,6 +34,9 @@ export interface HandlerOptions {
   retryBaseMs?: number
   retryMaxMs?: number
 }
+
+/** Universal MQTT points: the broker authenticated the publisher (no credential, no client address here). */
+const MQTT_CALLER: PointCaller = { transport: 'mqtt', credential: null, clientIp: null }
 
 /** Thrown when the receivers stop while a message waits to be retried: it is left unacked (the broker redelivers it). */
 export class ReceiverStoppedError extends Error {
@@ -42,6 +52,7 @@ interface Poison {
   error: string
   payload: unknown
   sensorId?: number
+  seriesId?: string
   msgId?: string | null
 }
 
@@ -73,8 +84,7 @@ export class MessageHandler {
     const route = routeTopic(topic, this.options.topicPrefix)
     if (route.kind === 'universal') {
       if (route.domain.toLowerCase() === 'iot') return this.deadLetter(topic, { stage: 'validation', errorClass: 'invalid_domain', error: "domain='iot' not allowed on a universal topic: IoT readings go to iot/sensors/{id}/readings", payload: rawPayload(topic, payload) })
-      // The multi-domain store does not exist yet: kept whole in the DLQ, replayable once it lands.
-      return this.deadLetter(topic, { stage: 'processing', errorClass: 'not_supported', error: `universal data points (${route.domain}/${route.source}/${route.stream}) are not stored by this version yet`, payload: rawPayload(topic, payload) })
+      return this.handlePoint(topic, route, payload)
     }
     if (route.kind === 'unknown') return this.deadLetter(topic, { stage: 'validation', errorClass: 'unknown_topic', error: `topic ${topic} is neither iot/sensors/{id}/readings nor {domain}/{source}/{stream}/data`, payload: rawPayload(topic, payload) })
 
@@ -87,6 +97,33 @@ export class MessageHandler {
       return this.deadLetter(topic, { stage: 'ownership', errorClass: 'ownership_denied', error: `topic sensor ${route.segment} does not match the payload's sensorId ${reading.sensorId}`, payload: { topic, message: decoded.value }, sensorId: reading.sensorId, msgId: reading.msgId })
     }
     return this.ingest(topic, reading, this.rt.clock.now())
+  }
+
+  /**
+   * A universal point (reference §9.4): `{value, timestamp?, sequence?, metadata?}` on
+   * `{domain}/{source}/{stream}/data`, through the point path; the broker's ACLs authenticated the publisher.
+   */
+  private async handlePoint(topic: string, route: { domain: string; source: string; stream: string }, payload: Uint8Array): Promise<MessageOutcome> {
+    const decoded = decodeJsonPayload(payload, { maxBytes: this.options.maxPayloadBytes, maxDepth: this.options.maxJsonDepth })
+    if (!decoded.ok) return this.deadLetter(topic, { stage: 'parse', errorClass: 'invalid_json', error: decoded.error, payload: rawPayload(topic, payload) })
+    const issues: ParseIssue[] = []
+    const key = validateSeriesKey({ domain: route.domain, source_id: route.source, stream_id: route.stream }, ['topic'], issues)
+    const point = isPlainObject(decoded.value) ? parsePoint({ ...decoded.value, stream_id: route.stream }, [], issues) : parsePoint(decoded.value, [], issues)
+    if (!key || !point || issues.length > 0) return this.deadLetter(topic, { stage: 'validation', errorClass: 'validation_error', error: describeIssues(issues), payload: { topic, message: decoded.value } })
+    const receipt = await this.untilDurable('commit', () => this.rt.points.ingestPoints({ domain: key.domain, sourceId: key.source_id, points: [point] }, MQTT_CALLER))
+    const r = receipt.receipts[0]
+    if (r?.status === 'stored' || r?.status === 'duplicate') {
+      this.stats.settle(r.status)
+      return r.status
+    }
+    if (r?.status === 'dead_lettered') {
+      this.stats.settle('dead_lettered', r.code ?? 'store')
+      return 'dead_lettered'
+    }
+    // Refused (outside the physical range, out of the time window): kept whole, replayable once the cause is fixed.
+    const code = r?.code ?? 'INTERNAL'
+    const replayable: ReplayablePoint = { kind: 'point', domain: key.domain, sourceId: key.source_id, streamId: key.stream_id, value: point.value, time: point.timestamp ?? this.rt.clock.now(), timed: point.timestamp !== null, sequence: point.sequence ?? -1, metadata: point.metadata, streamType: point.streamType, ingestTime: this.rt.clock.now(), transport: 'mqtt', backfill: false, alerts: false }
+    return this.deadLetter(topic, { stage: 'validation', errorClass: code, error: `rejected: ${receipt.results[0]?.reason ?? code}`, payload: replayable, seriesId: formatSeriesId(key) })
   }
 
   private async ingest(topic: string, reading: MqttReading, receivedAt: number): Promise<MessageOutcome> {
@@ -118,7 +155,7 @@ export class MessageHandler {
       this.stats.settle('dead_lettered', poison.errorClass)
       return 'dead_lettered'
     }
-    const entry: DeadLetterInput = { transport: 'mqtt', stage: poison.stage, errorClass: poison.errorClass, error: poison.error, payload: poison.payload, sensorId: poison.sensorId ?? null, msgId: poison.msgId ?? null }
+    const entry: DeadLetterInput = { transport: 'mqtt', stage: poison.stage, errorClass: poison.errorClass, error: poison.error, payload: poison.payload, sensorId: poison.sensorId ?? null, seriesId: poison.seriesId ?? null, msgId: poison.msgId ?? null }
     await this.untilDurable('dead letter', () => dlq.add([entry]))
     this.rt.logger.info({ topic, stage: poison.stage, errorClass: poison.errorClass }, 'mqtt message dead-lettered')
     this.stats.settle('dead_lettered', poison.errorClass)

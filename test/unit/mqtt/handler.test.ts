@@ -41,7 +41,9 @@ function setup(ingest: (r: readonly IdReading[]) => Promise<BatchReceipt>, dlqAd
     },
   } as unknown as DeadLetterQueue
   const stats = new MqttStats('b:1883', NOW)
-  const handler = new MessageHandler({ ingest: { ingestById: (r) => ingest(r) }, dlq, clock, logger: createLogger({ level: 'silent' }) }, stats, { topicPrefix: 'p', maxPayloadBytes: 10_000, maxJsonDepth: 16 })
+  // Universal points: refused as outside the physical range (a poison the handler dead-letters replayable).
+  const points = { ingestPoints: () => Promise.resolve({ inserted: 0, rejected: 1, duplicates: 0, dead_lettered: 0, results: [{ stream_id: 'b', status: 'rejected' as const, reason: 'Value 1 below physical minimum 30' }], receipts: [{ index: 0, status: 'rejected' as const, code: 'VALUE_OUTSIDE_PHYSICAL_LIMITS' }] }) }
+  const handler = new MessageHandler({ ingest: { ingestById: (r) => ingest(r) }, points, dlq, clock, logger: createLogger({ level: 'silent' }) }, stats, { topicPrefix: 'p', maxPayloadBytes: 10_000, maxJsonDepth: 16 })
   return { handler, stats, entries, clock }
 }
 
@@ -99,8 +101,10 @@ describe('MessageHandler: a message settles only when durable', () => {
       ['validation', 'validation_error'],
       ['validation', 'TIMESTAMP_TOO_OLD'],
       ['validation', 'invalid_domain'],
-      ['processing', 'not_supported'],
+      ['validation', 'VALUE_OUTSIDE_PHYSICAL_LIMITS'],
     ])
+    expect(entries[5]?.payload).toMatchObject({ kind: 'point', domain: 'health', sourceId: 'a', streamId: 'b', value: 1, transport: 'mqtt' })
+    expect(entries[5]?.seriesId).toBe('health:a:b')
     // The guard-rejected reading is kept replayable, with its dedup key.
     expect(entries[3]?.payload).toMatchObject({ kind: 'reading', sensorId: 7, value: 21.5, dedupKey: 'a', ingestTime: NOW, transport: 'mqtt' })
     expect(entries[0]?.payload).toEqual({ topic: 'p/iot/sensors/7/readings', text: 'nope' })
