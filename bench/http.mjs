@@ -15,7 +15,8 @@
 //       in-process better-sqlite3 loops on a freshly migrated copy of the same schema (WAL, synchronous=FULL):
 //       plain-per-packet (one durable transaction per 100-row packet: the naive per-request design; the gate)
 //       and plain-bulk (one transaction per 10 000 rows: the physical ceiling).
-// Before every measured segment: TRUNCATE (SQLite: DELETE + VACUUM) and CHECKPOINT. Every segment checks
+// Before every measured segment: TRUNCATE (SQLite: DELETE + VACUUM), CHECKPOINT and `sync` (the kernel's
+// writeback of earlier segments' files must not land in the next segment's fsyncs). Every segment checks
 // stored == acked, no duplicate keys and that the stored (sensor_id, dedup_key) set equals the expected one
 // (the open-loop segment: its own rows, checked on their own).
 // Prints per-round figures and the median [min..max] of per-round ratios, appends to bench/RESULTS.md.
@@ -271,6 +272,16 @@ const PG_TABLES = 'sensor_readings, sensor_readings_latest, sensor_rule_state, a
 async function pgReset() {
   await pgc.query(`TRUNCATE ${PG_TABLES}`)
   await pgc.query('CHECKPOINT')
+  await settleDisk()
+}
+
+/**
+ * Waits for the kernel to write back the dirty pages earlier segments left (the SQLite segment's files,
+ * the checkpoint's data files), so their writeback does not land in the next measured segment's fsyncs.
+ */
+async function settleDisk() {
+  const res = await run('sync', [], { timeoutMs: 120_000 })
+  if (res.code !== 0) log(`  note: sync exited ${res.code}`)
 }
 
 async function pgVerify(table = 'sensor_readings') {
