@@ -56,14 +56,15 @@ export interface PredictionTx {
   claim(claims: readonly WatermarkClaim[], at: number): Promise<Set<number>>
   /** The newest active ml_models row of each sensor for the engine, created when missing. */
   models(sensorIds: readonly number[], engine: PredictionEngine, at: number): Promise<Map<number, number>>
-  /** Multi-row insert. */
-  insertPredictions(rows: readonly NewPrediction[]): Promise<void>
-  /** One insert returning the new id (predictions that raise an event). */
-  insertPrediction(row: NewPrediction): Promise<number>
+  /**
+   * Multi-row inserts; returns the new ids of the predictions of `idsFor` (those that raise an event),
+   * by sensor. Only one prediction per sensor per call.
+   */
+  insertPredictions(rows: readonly NewPrediction[], idsFor: ReadonlySet<number>): Promise<Map<number, number>>
   /** Sensors with an active or acknowledged PRED_THRESHOLD_BREACH created at or after `since`. */
   recentBreaches(sensorIds: readonly number[], since: number): Promise<Set<number>>
-  /** The ml_events row and its alert_notifications row; returns the event id. */
-  insertBreach(event: NewBreachEvent): Promise<number>
+  /** The ml_events rows and their alert_notifications rows (multi-row inserts; all share `at`). */
+  insertBreaches(events: readonly NewBreachEvent[]): Promise<void>
 }
 
 /** A prediction `explain anomalies` selects. */

@@ -100,7 +100,7 @@ describe('prediction store SQL on SQL Server', () => {
   it('multi-row prediction inserts stay under 2100 parameters per statement', async () => {
     const { exec, calls } = recorder()
     const store = createSqlPredictionStore(exec)
-    await store.withTransaction((tx) => tx.insertPredictions(Array.from({ length: 300 }, (_, i) => prediction(i + 1))))
+    await store.withTransaction((tx) => tx.insertPredictions(Array.from({ length: 300 }, (_, i) => prediction(i + 1)), new Set()))
     expect(calls.length).toBeGreaterThan(1)
     for (const c of calls) {
       placeholdersMatch(c)

@@ -1,6 +1,6 @@
 import { engineFor, type PredictionEngine, predictSensor, type PredictionOutcome } from '../../domain/ml/index.js'
 import { AppError, TransientStoreError, UnavailableError, UsageError } from '../../errors/index.js'
-import type { NewPrediction, PredictionStore, PredictionTx, SensorWindow, Shard } from '../../ports/prediction-store.js'
+import type { NewBreachEvent, NewPrediction, PredictionStore, PredictionTx, SensorWindow, Shard } from '../../ports/prediction-store.js'
 import type { AppContext } from '../context.js'
 import { startJobRun } from '../job-runs.js'
 
@@ -103,16 +103,16 @@ async function writeItems(tx: PredictionTx, items: readonly Item[], now: number,
   const breaching = predicted.filter((i) => i.outcome.breach !== null)
   const recent = breaching.length > 0 ? await tx.recentBreaches(breaching.map((i) => i.window.sensorId), now - dedupeMs) : new Set<number>()
   const eventful = new Set(breaching.filter((i) => !recent.has(i.window.sensorId)).map((i) => i.window.sensorId))
-  await tx.insertPredictions(predicted.filter((i) => !eventful.has(i.window.sensorId)).map(row))
-  let events = 0
+  const ids = await tx.insertPredictions(predicted.map(row), eventful)
+  const events: NewBreachEvent[] = []
   for (const i of predicted) {
-    const breach = i.outcome.breach
-    if (!eventful.has(i.window.sensorId) || breach === null) continue
-    const predictionId = await tx.insertPrediction(row(i))
-    await tx.insertBreach({ sensorId: i.window.sensorId, deviceId: i.window.deviceId, predictionId, breach, predictedValue: i.outcome.prediction.predictedValue, at: now })
-    events++
+    const predictionId = ids.get(i.window.sensorId)
+    if (!eventful.has(i.window.sensorId) || i.outcome.breach === null) continue
+    if (predictionId === undefined) throw new Error(`the prediction of sensor ${i.window.sensorId} was not found after its insert`)
+    events.push({ sensorId: i.window.sensorId, deviceId: i.window.deviceId, predictionId, breach: i.outcome.breach, predictedValue: i.outcome.prediction.predictedValue, at: now })
   }
-  return { predictions: predicted.length, events, skipped: items.length - predicted.length, failures: [] }
+  await tx.insertBreaches(events)
+  return { predictions: predicted.length, events: events.length, skipped: items.length - predicted.length, failures: [] }
 }
 
 /**
