@@ -293,6 +293,7 @@ export function loadConfig(input: LoadConfigInput): LoadedConfig {
       websocket: get<boolean>('FF_WEBSOCKET_ENABLED'),
       csv: get<boolean>('FF_CSV_ENABLED'),
     },
+    csvUpload: { maxBytes: get<number>('CSV_UPLOAD_MAX_BYTES') },
     websocket: {
       maxPayloadBytes: get<number>('WS_MAX_PAYLOAD_BYTES'),
       maxInFlight: get<number>('WS_MAX_IN_FLIGHT'),

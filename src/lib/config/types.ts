@@ -74,6 +74,8 @@ export interface Config {
   }
   breaker: { enabled: boolean; failureThreshold: number; recoveryTimeoutSeconds: number; successThreshold: number; openAction: '503' | 'dlq' }
   features: { mqttIngest: boolean; mqttUniversal: boolean; websocket: boolean; csv: boolean }
+  /** POST /ingest/csv: the largest upload in bytes. */
+  csvUpload: { maxBytes: number }
   /** WebSocket /ingest/stream limits (times in ms). */
   websocket: { maxPayloadBytes: number; maxInFlight: number; maxBufferedBytes: number; slowClientTimeoutMs: number; pingIntervalMs: number; pongTimeoutMs: number; connectTimeoutMs: number }
   mqtt: {

@@ -126,6 +126,7 @@ export const VARIABLES = {
   FF_MQTT_INGEST_DUAL_MODE: ignoredVar('mqtt', 'unused by the legacy service too'),
   FF_WEBSOCKET_ENABLED: { kind: bool, default: 'true', group: 'mqtt', description: 'WebSocket /ingest/stream' },
   FF_CSV_ENABLED: { kind: bool, default: 'true', group: 'mqtt', description: 'POST /ingest/csv' },
+  CSV_UPLOAD_MAX_BYTES: { kind: int(1), default: '1073741824', group: 'mqtt', description: 'largest POST /ingest/csv upload (streamed to disk; 413 above it, nothing kept)' },
   WS_MAX_PAYLOAD_BYTES: { kind: int(1024), default: '1048576', group: 'mqtt', description: 'largest WebSocket message; a larger one closes the connection with code 1009' },
   WS_MAX_IN_FLIGHT: { kind: int(1, 64), default: '4', group: 'mqtt', description: 'data frames of one WebSocket connection being committed at once; past it the server stops reading that connection until an ack is written (acks stay in frame order)' },
   WS_MAX_BUFFERED_BYTES: { kind: int(1024), default: '1048576', group: 'mqtt', description: 'answers a WebSocket client has not read yet; above it the server stops reading its frames' },

@@ -11,17 +11,16 @@ import { normaliseUuid } from '../../domain/uuid.js'
 import { header, refuse } from '../route-helpers.js'
 import type { HttpRuntime } from '../runtime.js'
 
-/** The largest CSV upload (streamed to disk; 413 above). */
-export const CSV_UPLOAD_MAX_BYTES = 1024 * 1024 * 1024
-
 const TEXT_FIELDS = ['source_id', 'domain', 'timestamp_column', 'value_columns', 'stream_id_prefix', 'delimiter', 'alerts'] as const
 
 /**
  * `POST /ingest/csv` (reference §1.13, role key per DESIGN §7): the upload is streamed to disk under a
- * size limit, a `csv_import_jobs` row is created and the job runs in the background on the code of
+ * size limit (CSV_UPLOAD_MAX_BYTES), a `csv_import_jobs` row is created and the job runs in the background on the code of
  * `ingest csv`; 202 with the job id. `GET /ingest/csv/jobs/{id}`: its state and counts.
  */
-export function registerCsvRoutes(app: FastifyInstance, rt: HttpRuntime, maxBytes = CSV_UPLOAD_MAX_BYTES): void {
+export function registerCsvRoutes(app: FastifyInstance, rt: HttpRuntime): void {
+  // The largest upload (CSV_UPLOAD_MAX_BYTES): streamed to disk, 413 above it with nothing kept.
+  const maxBytes = rt.config.csvUpload.maxBytes
   void app.register(async (scope) => {
     await scope.register(multipart, { limits: { fileSize: maxBytes, files: 1, fields: 20, fieldSize: 64 * 1024 } })
 
