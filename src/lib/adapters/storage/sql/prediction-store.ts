@@ -1,9 +1,9 @@
 import { MODEL_SPECS, PRED_THRESHOLD_BREACH, type PredictionEngine } from '../../../domain/ml/index.js'
-import type { ThresholdRule } from '../../../domain/rules/types.js'
+import { isCondition, isSeverity, type ThresholdRule } from '../../../domain/rules/types.js'
 import type { Engine } from '../../../ports/engine.js'
 import type { AnomalyToExplain, MlSensor, NewPrediction, PredictionStore, PredictionTx, SensorWindow, Shard, WatermarkClaim } from '../../../ports/prediction-store.js'
 import type { Param, SqlExecutor } from './executor.js'
-import { chunks, loadRulesSql, selectIn } from './ingest-tx.js'
+import { chunks, selectIn } from './ingest-tx.js'
 import { timeParam, toMsOrNull, toNumber, toNumberOrNull, toStringOrNull } from './row.js'
 
 /**
@@ -21,12 +21,34 @@ interface EngineSql {
   release(name: string): string | null
   /** The most parameters one statement takes. */
   maxParams: number
+  /** A whole batch of predictions in one statement, where the engine has something better than VALUES lists. */
+  insertPredictions?: (rows: readonly Param[][]) => [string, Param[]]
 }
 
 const WINDOW_COLUMNS = `COALESCE(r."device_timestamp", r."timestamp")`
 
 const jsonSensors = (sensors: readonly MlSensor[]): string => JSON.stringify(sensors.map((s) => [s.sensorId, s.watermark]))
 const jsonClaims = (claims: readonly WatermarkClaim[]): string => JSON.stringify(claims.map((c) => [c.sensorId, c.from, c.to]))
+
+const PREDICTION_COLUMNS = [
+  'model_id',
+  'sensor_id',
+  'device_id',
+  'predicted_value',
+  'confidence',
+  'predicted_at',
+  'target_timestamp',
+  'horizon_minutes',
+  'trend',
+  'window_points',
+  'is_anomaly',
+  'anomaly_score',
+  'risk_level',
+  'severity',
+  'status',
+] as const
+
+const PREDICTION_PG_TYPES = ['bigint', 'bigint', 'bigint', 'float8', 'float8', 'timestamptz', 'timestamptz', 'integer', 'text', 'integer', 'integer', 'float8', 'text', 'text', 'text'] as const
 
 const POSTGRES: EngineSql = {
   // MATERIALIZED: the newest id once per sensor (inlined, it runs again for every row). One statement is one
@@ -59,6 +81,11 @@ SELECT "sensor_id" FROM ins UNION ALL SELECT "sensor_id" FROM upd`,
   rollbackTo: (n) => `ROLLBACK TO SAVEPOINT ${n}`,
   release: (n) => `RELEASE SAVEPOINT ${n}`,
   maxParams: 60_000,
+  // One array per column: 15 parameters whatever the batch size (a VALUES list of 7 500 costs more to parse and plan).
+  insertPredictions: (rows) => [
+    `INSERT INTO "predictions" (${PREDICTION_COLUMNS.map((c) => `"${c}"`).join(', ')}) SELECT * FROM unnest(${PREDICTION_PG_TYPES.map((t) => `?::${t}[]`).join(', ')})`,
+    PREDICTION_PG_TYPES.map((_, i) => rows.map((r) => r[i] ?? null) as Param),
+  ],
 }
 
 const SQLITE: EngineSql = {
@@ -125,23 +152,6 @@ SELECT sensor_id FROM @won;`,
 
 export const PREDICTION_SQL: Readonly<Record<Engine, EngineSql>> = { postgres: POSTGRES, sqlite: SQLITE, sqlserver: SQLSERVER }
 
-const PREDICTION_COLUMNS = [
-  'model_id',
-  'sensor_id',
-  'device_id',
-  'predicted_value',
-  'confidence',
-  'predicted_at',
-  'target_timestamp',
-  'horizon_minutes',
-  'trend',
-  'window_points',
-  'is_anomaly',
-  'anomaly_score',
-  'risk_level',
-  'severity',
-  'status',
-] as const
 
 function predictionParams(p: NewPrediction): Param[] {
   return [
@@ -229,7 +239,8 @@ function createTx(tx: SqlExecutor, sql: EngineSql): PredictionTx {
       return found
     },
     async insertPredictions(rows, idsFor) {
-      await insertMany(tx, 'predictions', PREDICTION_COLUMNS, rows.map(predictionParams), sql.maxParams)
+      if (sql.insertPredictions && rows.length > 0) await tx.run(...sql.insertPredictions(rows.map(predictionParams)))
+      else await insertMany(tx, 'predictions', PREDICTION_COLUMNS, rows.map(predictionParams), sql.maxParams)
       const ids = new Map<number, number>()
       const wanted = rows.filter((r) => idsFor.has(r.sensorId))
       // The claim serialises runs per sensor, so the newest row of a claimed sensor at this time is ours.
@@ -332,8 +343,26 @@ WHERE s."is_active" = ${t} AND COALESCE(s."is_deleted", ${f}) = ${f} AND s."dele
       return [...out.values()].map((e) => e.window)
     },
     async thresholds(sensorIds) {
-      const rules = await loadRulesSql(exec, sensorIds)
-      return new Map<number, ThresholdRule[]>([...rules].map(([id, r]) => [id, [...r.thresholds]]))
+      const out = new Map<number, ThresholdRule[]>()
+      const t = exec.dialect.bool(true)
+      const rows = await selectIn(exec, (l) => `SELECT "id", "sensor_id", "name", "condition_type", "threshold_value_min", "threshold_value_max", "severity", "consecutive_readings" FROM "alert_thresholds" WHERE "is_active" = ${t} AND "sensor_id" IN (${l}) ORDER BY "id"`, sensorIds)
+      for (const r of rows) {
+        const condition = r['condition_type']
+        if (!isCondition(condition)) continue
+        const sensorId = toNumber(r['sensor_id'])
+        const list = out.get(sensorId) ?? []
+        list.push({
+          id: toNumber(r['id']),
+          name: toStringOrNull(r['name']),
+          condition,
+          min: toNumberOrNull(r['threshold_value_min']),
+          max: toNumberOrNull(r['threshold_value_max']),
+          severity: isSeverity(r['severity']) ? r['severity'] : 'warning',
+          consecutiveReadings: toNumberOrNull(r['consecutive_readings']) ?? 1,
+        })
+        out.set(sensorId, list)
+      }
+      return out
     },
     async sensorTypes(sensorIds) {
       const rows = await selectIn(exec, (l) => `SELECT "id", "sensor_type" FROM "sensors" WHERE "id" IN (${l})`, sensorIds)
