@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs'
+import { existsSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -10,6 +10,9 @@ import { engineList, type Harness, startHarness } from '../helpers/http-harness.
 import { tempDir } from '../helpers/services.js'
 
 const engines = await engineList()
+
+/** CSV_UPLOAD_MAX_BYTES of the harness: the 2 500-row body of the tests is under it. */
+const UPLOAD_MAX = 512 * 1024
 
 function multipart(fields: Record<string, string>, file: { name: string; body: string }): { payload: Buffer; headers: Record<string, string> } {
   const boundary = '----ingest-test-boundary'
@@ -26,7 +29,7 @@ describe.each(engines)('POST /ingest/csv on %s', (engine) => {
   const dir = tempDir()
 
   beforeAll(async () => {
-    h = await startHarness(engine, { RATE_LIMIT_ENABLED: '0' })
+    h = await startHarness(engine, { RATE_LIMIT_ENABLED: '0', CSV_UPLOAD_MAX_BYTES: String(UPLOAD_MAX) })
     admin = (await createKey(h.ctx, { role: 'admin' })).key
     reader = (await createKey(h.ctx, { role: 'read_only' })).key
   })
@@ -80,5 +83,20 @@ describe.each(engines)('POST /ingest/csv on %s', (engine) => {
     const missing = await h.app.inject({ method: 'GET', url: '/ingest/csv/jobs/00000000-0000-4000-8000-000000000000', headers: { 'x-api-key': reader } })
     expect([missing.statusCode, missing.json()]).toEqual([404, { detail: 'Job 00000000-0000-4000-8000-000000000000 not found' }])
     expect((await h.app.inject({ method: 'GET', url: '/ingest/csv/jobs/not-a-uuid', headers: { 'x-api-key': reader } })).statusCode).toBe(404)
+  })
+  it('an upload over CSV_UPLOAD_MAX_BYTES is refused with 413 and leaves no job and no file', async () => {
+    const jobs = async () => Number((await h.sql('SELECT count(*) AS n FROM csv_import_jobs'))[0]?.['n'])
+    const before = await jobs()
+    const uploads = () => (existsSync(h.rt.csvJobs.dir) ? readdirSync(h.rt.csvJobs.dir).sort() : [])
+    const filesBefore = uploads()
+    const line = `s0,${new Date(h.clock.now() - 60_000).toISOString()},1.5\n`
+    const big = `stream_id,timestamp,value\n${line.repeat(Math.ceil((UPLOAD_MAX * 1.5) / line.length))}`
+    expect(big.length).toBeGreaterThan(UPLOAD_MAX)
+    const { payload, headers } = multipart({ source_id: 'too-big', domain: 'finance' }, { name: 'big.csv', body: big })
+    const res = await h.app.inject({ method: 'POST', url: '/ingest/csv', headers: { ...headers, 'x-api-key': admin }, payload })
+    expect([res.statusCode, res.json()]).toEqual([413, { detail: `the upload is larger than ${UPLOAD_MAX} bytes` }])
+    expect(await jobs()).toBe(before)
+    expect(uploads()).toEqual(filesBefore)
+    expect(Number((await h.sql("SELECT count(*) AS n FROM data_points WHERE source_id = 'too-big'"))[0]?.['n'])).toBe(0)
   })
 })
