@@ -223,13 +223,11 @@ const csvQuote = (s) => `"${s.replaceAll('"', '""')}"`
 /** One timed `psql \copy` of the CSV into data_points (the caller empties it first), verified. */
 async function timedCopy(csvPath, expectedHash) {
   const c0 = cpuStat()
-  const pg0 = cpuMsByName('postgres')
   const res = await run('psql', [...psqlConn(), '-d', db.name, '-X', '-v', 'ON_ERROR_STOP=1', '-c', `\\copy data_points (${COLS}) FROM '${csvPath}' WITH (FORMAT csv)`], { timeoutMs: TIMEOUT_MS })
-  const pgMs = cpuMsByName('postgres') - pg0
   const steal = stealPct(c0, cpuStat())
   if (res.code !== 0) throw new Error(`psql \\copy failed: ${res.stderr}`)
   const v = await pgVerify()
-  return { ms: res.ms, rps: (N / res.ms) * 1000, stored: v.n, cpuPgUs: (pgMs * 1000) / N, exact: v.n === N && v.d === N && v.h === expectedHash, steal }
+  return { ms: res.ms, rps: (N / res.ms) * 1000, stored: v.n, exact: v.n === N && v.d === N && v.h === expectedHash, steal }
 }
 
 // ------------------------------------------------------------------ server and load
@@ -356,7 +354,7 @@ async function serviceSegment({ name, env, key, expectedHash, profileDir }) {
 
 // ------------------------------------------------------------------ main
 
-const fmtCopy = (c) => `${fmtInt(N)} rows in ${(c.ms / 1000).toFixed(2)} s = ${fmtInt(c.rps)} rows/s  CPU µs/row postgres ${c.cpuPgUs.toFixed(1)}  steal ${c.steal.toFixed(1)}%  stored ${c.stored}${c.exact ? '' : ' MISMATCH'}`
+const fmtCopy = (c) => `${fmtInt(N)} rows in ${(c.ms / 1000).toFixed(2)} s = ${fmtInt(c.rps)} rows/s  steal ${c.steal.toFixed(1)}%  stored ${c.stored}${c.exact ? '' : ' MISMATCH'}`
 
 function fmtSeg(s) {
   const fail = s.failureCount ? `  failures ${JSON.stringify(s.failures)}` : ''
@@ -459,11 +457,11 @@ async function main() {
       `- load: closed loop, ${CONC} keep-alive connections, ack = HTTP 201; ${WARMUP} warm-up requests of other points per server start, then TRUNCATE ${PG_TABLES} + CHECKPOINT (every series is new to the measured segment); ${ROUNDS} rounds a → b; total ${totalS.toFixed(0)} s`,
       `- service env: production defaults + RATE_LIMIT_ENABLED=0, LOG_LEVEL=warn${flags['node-options'] ? `, NODE_OPTIONS=${flags['node-options']}` : ''}${flags['flush-concurrency'] ? `, BATCH_FLUSH_CONCURRENCY=${flags['flush-concurrency']}` : ''}${flags['batch-max'] ? `, BATCH_MAX_SIZE=${flags['batch-max']}` : ''}; data_points indexes: ${ddl.map((d) => `\`${d}\``).join(', ')}`,
       '',
-      '| round | (a) \\copy rows/s | (b) /ingest/data points/s | (b)/(a) | p50 | p99 | peak RSS | CPU µs/point server / postgres / loadgen | postgres µs/row in (a) | steal | other load (cores) | non-201 | stored==acked==generated |',
-      '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+      '| round | (a) \\copy rows/s | (b) /ingest/data points/s | (b)/(a) | p50 | p99 | peak RSS | CPU µs/point server / postgres / loadgen | steal | other load (cores) | non-201 | stored==acked==generated |',
+      '|---|---|---|---|---|---|---|---|---|---|---|---|',
       ...rounds.map(
         (r) =>
-          `| ${r.r} | ${fmtInt(r.copy.rps)} | ${fmtInt(r.svc.rps)} | ${r.ratio.toFixed(3)}× | ${fmtMs(r.svc.p50)} | ${fmtMs(r.svc.p99)} | ${fmtMB(r.svc.rssPeakKB)} | ${r.svc.cpuServerUs.toFixed(1)} / ${r.svc.cpuPgUs.toFixed(1)} / ${r.svc.cpuLoadgenUs.toFixed(1)} | ${r.copy.cpuPgUs.toFixed(1)} | ${r.svc.steal.toFixed(1)}% | ${r.svc.otherCores.toFixed(2)} | ${r.svc.failureCount} | ${r.copy.exact && r.svc.exact ? 'yes' : '**NO**'} |`,
+          `| ${r.r} | ${fmtInt(r.copy.rps)} | ${fmtInt(r.svc.rps)} | ${r.ratio.toFixed(3)}× | ${fmtMs(r.svc.p50)} | ${fmtMs(r.svc.p99)} | ${fmtMB(r.svc.rssPeakKB)} | ${r.svc.cpuServerUs.toFixed(1)} / ${r.svc.cpuPgUs.toFixed(1)} / ${r.svc.cpuLoadgenUs.toFixed(1)} | ${r.svc.steal.toFixed(1)}% | ${r.svc.otherCores.toFixed(2)} | ${r.svc.failureCount} | ${r.copy.exact && r.svc.exact ? 'yes' : '**NO**'} |`,
       ),
       '',
       ...gatesMarkdown(gates),
