@@ -242,3 +242,20 @@ export class GroupCommitter<I, O> {
     await this.drain()
   }
 }
+
+/**
+ * Submits items and waits for their commit at most `timeoutMs` (INGEST_COMMIT_TIMEOUT_SECONDS), then
+ * fails with 503 COMMIT_TIMEOUT: the items may still commit, the caller retries (their keys decide).
+ */
+export async function submitWithin<I, O>(committer: GroupCommitter<I, O>, items: readonly I[], timeoutMs: number): Promise<O[]> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new UnavailableError(`the commit did not finish within ${timeoutMs} ms`, { code: 'COMMIT_TIMEOUT' })), timeoutMs)
+  })
+  try {
+    return await Promise.race([committer.submit(items), timeout])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+

@@ -112,14 +112,8 @@ export class MessageHandler {
     if (!key || !point || issues.length > 0) return this.deadLetter(topic, { stage: 'validation', errorClass: 'validation_error', error: describeIssues(issues), payload: { topic, message: decoded.value } })
     const receipt = await this.untilDurable('commit', () => this.rt.points.ingestPoints({ domain: key.domain, sourceId: key.source_id, points: [point] }, MQTT_CALLER))
     const r = receipt.receipts[0]
-    if (r?.status === 'stored' || r?.status === 'duplicate') {
-      this.stats.settle(r.status)
-      return r.status
-    }
-    if (r?.status === 'dead_lettered') {
-      this.stats.settle('dead_lettered', r.code ?? 'store')
-      return 'dead_lettered'
-    }
+    const settled = this.settled(r)
+    if (settled) return settled
     // Refused (outside the physical range, out of the time window): kept whole, replayable once the cause is fixed.
     const code = r?.code ?? 'INTERNAL'
     const replayable: ReplayablePoint = { kind: 'point', domain: key.domain, sourceId: key.source_id, streamId: key.stream_id, value: point.value, time: point.timestamp ?? this.rt.clock.now(), timed: point.timestamp !== null, sequence: point.sequence ?? -1, metadata: point.metadata, streamType: point.streamType, ingestTime: this.rt.clock.now(), transport: 'mqtt', backfill: false, alerts: false }
@@ -130,21 +124,30 @@ export class MessageHandler {
     const item: IdReading = { sensorId: reading.sensorId, value: reading.value, timestamp: reading.timestamp, deviceTsSeconds: reading.deviceTsSeconds, sequence: reading.sequence, msgId: reading.msgId, ingestTime: receivedAt }
     const receipt = await this.untilDurable('commit', () => this.rt.ingest.ingestById([item], 'mqtt'))
     const r = receipt.receipts[0]
-    if (r?.status === 'stored' || r?.status === 'duplicate') {
-      this.stats.settle(r.status)
-      return r.status
-    }
-    if (r?.status === 'dead_lettered') {
-      // The ingest path wrote the entry itself (a poison row, or CB_OPEN_ACTION=dlq).
-      this.stats.settle('dead_lettered', r.code ?? 'store')
-      return 'dead_lettered'
-    }
+    const settled = this.settled(r)
+    if (settled) return settled
     // Rejected by a guard (out-of-window time, unknown or inactive sensor, value out of range): kept as a
     // replayable reading, so `ingest dlq replay` stores it once the cause is fixed (a sensor registered).
     const code = r?.code ?? 'INTERNAL'
     const dedupKey = buildDedupKey({ sensorId: reading.sensorId, value: reading.value, msgId: reading.msgId, deviceTsSeconds: reading.deviceTsSeconds, sequence: reading.sequence })
     const replayable: ReplayableReading = { kind: 'reading', sensorId: reading.sensorId, value: reading.value, deviceTime: reading.timestamp, ingestTime: receivedAt, dedupKey, sequence: reading.sequence, transport: 'mqtt', backfill: false, alerts: false }
     return this.deadLetter(topic, { stage: 'validation', errorClass: code, error: `rejected: ${code}`, payload: replayable, sensorId: reading.sensorId, msgId: dedupKey })
+  }
+
+  /**
+   * A committed receipt settles the message: stored or already stored, or dead-lettered by the ingest path
+   * itself (a poison row, or CB_OPEN_ACTION=dlq). Undefined: refused, the caller dead-letters it.
+   */
+  private settled(r: { status: string; code?: string } | undefined): MessageOutcome | undefined {
+    if (r?.status === 'stored' || r?.status === 'duplicate') {
+      this.stats.settle(r.status)
+      return r.status
+    }
+    if (r?.status === 'dead_lettered') {
+      this.stats.settle('dead_lettered', r.code ?? 'store')
+      return 'dead_lettered'
+    }
+    return undefined
   }
 
   private async deadLetter(topic: string, poison: Poison): Promise<MessageOutcome> {

@@ -2,14 +2,13 @@ import type { Config } from '../../config/index.js'
 import { type GuardInput, guardReading, isSuspiciousZero } from '../../domain/rules/index.js'
 import type { IdReading, PacketInput } from '../../domain/ingest/readings.js'
 import { secondsToMs } from '../../domain/time.js'
-import { UnavailableError } from '../../errors/index.js'
 import type { Logger } from '../../log/index.js'
 import type { Clock } from '../../ports/clock.js'
 import type { DeadLetterQueue, ReplayableReading } from '../../ports/dead-letter-queue.js'
 import type { DedupFilter } from '../../ports/dedup-filter.js'
 import type { IngestStore, SensorInfo } from '../../ports/ingest-store.js'
 import type { MlReading, MlStream } from '../../ports/ml-stream.js'
-import { GroupCommitter } from '../group-commit.js'
+import { GroupCommitter, submitWithin } from '../group-commit.js'
 import type { Metrics } from '../metrics.js'
 import type { CircuitBreaker } from '../resilience/circuit-breaker.js'
 import { createMemoryDedupFilter } from '../resilience/memory-dedup.js'
@@ -292,20 +291,6 @@ export class IngestService {
     }
   }
 
-  /** Waits for the items' commit, at most INGEST_COMMIT_TIMEOUT_SECONDS (then 503; they may still commit). */
-  private async submitWithDeadline(items: ReadingItem[]): Promise<ItemOutcome[]> {
-    const timeoutMs = this.deps.config.ingest.commitTimeoutMs
-    let timer: NodeJS.Timeout | undefined
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new UnavailableError(`the commit did not finish within ${timeoutMs} ms`, { code: 'COMMIT_TIMEOUT' })), timeoutMs)
-    })
-    try {
-      return await Promise.race([this.committer.submit(items), timeout])
-    } finally {
-      clearTimeout(timer)
-    }
-  }
-
   /** Commits the accepted items and merges their outcomes with the rejections into receipts. */
   /** `items` and their positions in the request (`indexes`) are parallel arrays: no wrapper per reading. */
   private async commit(transport: Transport, total: number, items: readonly ReadingItem[], indexes: readonly number[], early: Map<number, ItemOutcome>): Promise<BatchReceipt> {
@@ -329,7 +314,7 @@ export class IngestService {
         freshIndex.push(index)
       }
     }
-    const outcomes = fresh.length > 0 ? await this.submitWithDeadline(fresh) : []
+    const outcomes = fresh.length > 0 ? await submitWithin(this.committer, fresh, this.deps.config.ingest.commitTimeoutMs) : []
     for (let i = 0; i < freshIndex.length; i++) {
       const o = outcomes[i]
       // Items of this request that failed after others of its flush committed: the request fails (503).

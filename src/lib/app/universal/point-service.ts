@@ -1,14 +1,14 @@
 import type { Config } from '../../config/index.js'
 import type { DataPointInput, PointPacket } from '../../domain/ingest/points.js'
 import type { IngestTransport } from '../../domain/ingest/readings.js'
+import { roundToMicros } from '../../domain/time.js'
 import { classifyPoints, decodeStreamRuleState, domainMetadata, encodeStreamRuleState, formatSeriesId, initialStreamRuleState, type SeriesKey, type StreamConfig, type StreamRuleState } from '../../domain/universal/index.js'
-import { UnavailableError } from '../../errors/index.js'
 import type { Logger } from '../../log/index.js'
 import type { Clock } from '../../ports/clock.js'
 import type { DeadLetterQueue, ReplayablePoint } from '../../ports/dead-letter-queue.js'
 import type { MlPoint } from '../../ports/ml-stream.js'
 import { type AuditRow, type PointRow, pointKeyString, type SeriesRef, type StreamAlertWrite, type UniversalStore, type UniversalTx } from '../../ports/universal-store.js'
-import { GroupCommitter } from '../group-commit.js'
+import { GroupCommitter, submitWithin } from '../group-commit.js'
 import type { ItemOutcome, Receipt } from '../ingest/items.js'
 import { createResilientFlush, type DeliveryCounters, FailedOutcome } from '../ingest/resilient-flush.js'
 import type { Metrics } from '../metrics.js'
@@ -191,7 +191,8 @@ export class PointService {
     const result = await this.deps.store.transaction(async (tx) => {
       const states = await tx.lockSeries(seriesList)
       const seeded = await this.seed(tx, seriesList, states)
-      const existing = await tx.existingKeys(items.filter((it) => it.timed))
+      const existing = await tx.existingKeys(items)
+      await this.separateUntimed(tx, items, existing)
       const rows: PointRow[] = []
       const alerts: StreamAlertWrite[] = []
       const stateWrites: Array<{ seriesId: string; state: string }> = []
@@ -256,6 +257,30 @@ export class PointService {
     return result
   }
 
+  /**
+   * A point sent without a time got "now": it is a new point, never a duplicate, so one whose key is
+   * taken (a point of the same series in the same microsecond, stored or earlier in this flush) moves
+   * on by a microsecond until its key is free. Under the series locks, so the check is exact.
+   */
+  private async separateUntimed(tx: UniversalTx, items: readonly PointItem[], existing: Set<string>): Promise<void> {
+    const taken = new Set<string>()
+    for (const item of items) if (item.timed) taken.add(keyOf(item))
+    let pending = items.filter((item) => !item.timed)
+    for (let round = 0; pending.length > 0; round++) {
+      if (round > 1000) throw new Error('could not find a free microsecond for an untimed point')
+      const clash: PointItem[] = []
+      for (const item of pending) {
+        const k = keyOf(item)
+        if (existing.has(k) || taken.has(k)) {
+          item.time = roundToMicros(item.time + 0.001)
+          clash.push(item)
+        } else taken.add(k)
+      }
+      if (clash.length > 0) for (const k of await tx.existingKeys(clash)) existing.add(k)
+      pending = clash
+    }
+  }
+
   /** Series without a stored state start from their newest stored point and active alert (a database written before us). */
   private async seed(tx: UniversalTx, series: readonly SeriesRef[], stored: Map<string, unknown>): Promise<Map<string, StreamRuleState | null>> {
     const out = new Map<string, StreamRuleState | null>()
@@ -278,20 +303,6 @@ export class PointService {
       })
     }
     return out
-  }
-
-  /** Waits for the items' commit, at most INGEST_COMMIT_TIMEOUT_SECONDS (then 503; they may still commit). */
-  private async submit(items: PointItem[]): Promise<PointOutcome[]> {
-    const timeoutMs = this.deps.config.ingest.commitTimeoutMs
-    let timer: NodeJS.Timeout | undefined
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new UnavailableError(`the commit did not finish within ${timeoutMs} ms`, { code: 'COMMIT_TIMEOUT' })), timeoutMs)
-    })
-    try {
-      return await Promise.race([this.committer.submit(items), timeout])
-    } finally {
-      clearTimeout(timer)
-    }
   }
 
   /** A packet of points of one source and domain (`/ingest/data`, a WebSocket batch, a CSV chunk). */
@@ -370,7 +381,7 @@ export class PointService {
 
   /** Commits the accepted items (at `indexes` of the batch) and merges their outcomes with the early rejections. */
   private async commit(streamIds: readonly string[], items: PointItem[], indexes: readonly number[], byIndex: Array<PointOutcome | undefined>, transport: IngestTransport): Promise<PointReceipt> {
-    const outcomes = items.length > 0 ? await this.submit(items) : []
+    const outcomes = items.length > 0 ? await submitWithin(this.committer, items, this.deps.config.ingest.commitTimeoutMs) : []
     for (let i = 0; i < indexes.length; i++) {
       const o = outcomes[i]
       if (o instanceof FailedOutcome) throw o.error
