@@ -1,4 +1,5 @@
 import { epochMicros, isoMicros } from '../../../domain/time.js'
+import { TransientStoreError } from '../../../errors/index.js'
 import { type AuditRow, type PointKey, type PointRow, pointKeyString, type UniversalStore } from '../../../ports/universal-store.js'
 import type { SqlExecutor } from '../sql/executor.js'
 import { toNumber } from '../sql/row.js'
@@ -10,12 +11,21 @@ import type { PgPool } from './pool.js'
 // (no toISOString per point in Node, no timestamptz parsing per point in PostgreSQL).
 const ts = (us: string): string => `'epoch'::timestamptz + ${us} * interval '1 microsecond'`
 
-// One statement per flush whatever its size: every column as an array. ON CONFLICT DO NOTHING is the
-// backstop of the pre-check (which runs under the series locks, so it is exact for this store).
+// One statement per flush whatever its size: every column as an array. No ON CONFLICT: the pre-check
+// runs under the series locks, so it is exact for every writer that takes them (points sent without a
+// time are moved to a free microsecond there), and the speculative insertion of ON CONFLICT DO NOTHING
+// cost about a fifth of this statement (measured, 700-row flushes) — and would answer a dropped point as
+// stored. The unique key stays the backstop: a key stored behind the locks fails the statement, and the
+// flush is retried whole (TransientStoreError), where the pre-check finds it and answers it as a duplicate.
 const INSERT_POINTS = `INSERT INTO data_points (stream_id, source_id, domain, value, "timestamp", classification, sequence, domain_metadata, ingested_at)
   SELECT p.stream_id, p.source_id, p.domain, p.value, ${ts('p.us')}, p.classification, p.seq, p.metadata, ${ts('p.ingested_us')}
-  FROM unnest(?::text[], ?::text[], ?::text[], ?::float8[], ?::bigint[], ?::text[], ?::bigint[], ?::jsonb[], ?::bigint[]) AS p(stream_id, source_id, domain, value, us, classification, seq, metadata, ingested_us)
-  ON CONFLICT DO NOTHING`
+  FROM unnest(?::text[], ?::text[], ?::text[], ?::float8[], ?::bigint[], ?::text[], ?::bigint[], ?::jsonb[], ?::bigint[]) AS p(stream_id, source_id, domain, value, us, classification, seq, metadata, ingested_us)`
+
+/** Whether the error (or one it wraps) is PostgreSQL's unique violation. */
+function isUniqueViolation(err: unknown): boolean {
+  for (let e = err as { code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) if (e.code === '23505') return true
+  return false
+}
 
 // One unique-index probe per key (LATERAL ... LIMIT 1 keeps it a nested loop): a join let the planner
 // hash the whole table on every flush (data_points is never analyzed between flushes), so the check
@@ -42,7 +52,10 @@ async function insertPoints(tx: SqlExecutor, rows: readonly PointRow[]): Promise
     rows.map((r) => r.sequence),
     rows.map((r) => r.metadata),
     rows.map((r) => epochMicros(r.ingestTime)),
-  ])
+  ]).catch((err: unknown) => {
+    if (isUniqueViolation(err)) throw new TransientStoreError('a point key was stored behind the series locks: the flush is retried', { cause: err, code: 'POINT_KEY_RACE' })
+    throw err
+  })
 }
 
 async function existingKeys(tx: SqlExecutor, keys: readonly PointKey[]): Promise<Set<string>> {
