@@ -93,7 +93,7 @@ export interface UniversalTx {
   activeAlerts(series: readonly SeriesRef[]): Promise<Map<string, ActiveStreamAlert>>
   /** Which keys are already stored, as pointKeyString. */
   existingKeys(keys: readonly PointKey[]): Promise<Set<string>>
-  /** Writes the flush (a stored key is ignored as a backstop); the transaction's last call. Returns the ids of opened alerts. */
+  /** Writes the flush; a stored key fails it with DuplicateKeyError (the unique key is the backstop). The transaction's last call. Returns the ids of opened alerts. */
   write(flush: PointFlushWrite): Promise<{ openedAlerts: number[] }>
 }
 
@@ -107,6 +107,11 @@ export interface SeriesStatus {
 export interface UniversalStore {
   /** Flushes that may run at once on separate connections (series lock in id order). */
   readonly flushConcurrency: number
+  /**
+   * The flush may skip the stored-key check of timed points: a stored key then aborts the write with
+   * DuplicateKeyError and the flush is redone with the check (PostgreSQL). Without it the check always runs.
+   */
+  readonly optimisticInsert: boolean
   transaction<T>(fn: (tx: UniversalTx) => Promise<T>): Promise<T>
   /** Audit rows written outside a flush (refused requests, refused WebSocket frames). */
   audit(rows: readonly AuditRow[]): Promise<void>

@@ -5,7 +5,9 @@ import { roundToMicros } from '../../domain/time.js'
 import { classifyPoints, decodeStreamRuleState, domainMetadata, encodeStreamRuleState, formatSeriesId, initialStreamRuleState, type SeriesKey, type StreamConfig, type StreamRuleState } from '../../domain/universal/index.js'
 import type { Logger } from '../../log/index.js'
 import type { Clock } from '../../ports/clock.js'
+import { TransientStoreError } from '../../errors/index.js'
 import type { DeadLetterQueue, ReplayablePoint } from '../../ports/dead-letter-queue.js'
+import { DuplicateKeyError } from '../../ports/ingest-store.js'
 import type { MlPoint } from '../../ports/ml-stream.js'
 import { type AuditRow, type PointRow, pointKeyString, type SeriesRef, type StreamAlertWrite, type UniversalStore, type UniversalTx } from '../../ports/universal-store.js'
 import { GroupCommitter, submitWithin } from '../group-commit.js'
@@ -174,8 +176,23 @@ export class PointService {
     return null
   }
 
-  /** One transaction over the items (already key-disjoint from concurrent flushes by series). */
+  /**
+   * One transaction over the items (already key-disjoint from concurrent flushes by series). Where the
+   * store allows it (PostgreSQL), optimistically: no stored-key check for timed points (the common case
+   * is all new), and a stored key aborts the insert (DuplicateKeyError), the flush then being redone with
+   * the check, which answers it as a duplicate.
+   */
   private async flush(items: PointItem[]): Promise<PointOutcome[]> {
+    if (!this.deps.store.optimisticInsert) return this.flushOnce(items, true)
+    try {
+      return await this.flushOnce(items, false)
+    } catch (err) {
+      if (!(err instanceof DuplicateKeyError)) throw err
+      return this.flushOnce(items, true)
+    }
+  }
+
+  private async flushOnce(items: PointItem[], precheck: boolean): Promise<PointOutcome[]> {
     const outcomes = new Array<PointOutcome | undefined>(items.length)
     const bySeries = new Map<string, { series: SeriesRef; indexes: number[] }>()
     for (let i = 0; i < items.length; i++) {
@@ -191,7 +208,8 @@ export class PointService {
     const result = await this.deps.store.transaction(async (tx) => {
       const states = await tx.lockSeries(seriesList)
       const seeded = await this.seed(tx, seriesList, states)
-      const existing = await tx.existingKeys(items)
+      const untimed = items.filter((item) => !item.timed)
+      const existing = precheck ? await tx.existingKeys(items) : untimed.length > 0 ? await tx.existingKeys(untimed) : new Set<string>()
       await this.separateUntimed(tx, items, existing)
       const rows: PointRow[] = []
       const alerts: StreamAlertWrite[] = []
@@ -244,7 +262,14 @@ export class PointService {
         })
         if (cls.stateChanged) stateWrites.push({ seriesId: series.seriesId, state: encodeStreamRuleState(cls.state) })
       }
-      await tx.write({ rows, alerts, states: stateWrites, audit })
+      try {
+        await tx.write({ rows, alerts, states: stateWrites, audit })
+      } catch (err) {
+        // With the check done under the series locks, a stored key can only come from a writer that
+        // bypassed them: an outage-class retry, whose check then sees it.
+        if (precheck && err instanceof DuplicateKeyError) throw new TransientStoreError('a point key was stored behind the series locks: the flush is retried', { cause: err, code: 'POINT_KEY_RACE' })
+        throw err
+      }
       return outcomes.map((o) => o ?? DUPLICATE)
     })
     if (committed.length > 0) {

@@ -1,5 +1,5 @@
 import { epochMicros, isoMicros } from '../../../domain/time.js'
-import { TransientStoreError } from '../../../errors/index.js'
+import { DuplicateKeyError } from '../../../ports/ingest-store.js'
 import { type AuditRow, type PointKey, type PointRow, pointKeyString, type UniversalStore } from '../../../ports/universal-store.js'
 import type { SqlExecutor } from '../sql/executor.js'
 import { toNumber } from '../sql/row.js'
@@ -11,12 +11,11 @@ import type { PgPool } from './pool.js'
 // (no toISOString per point in Node, no timestamptz parsing per point in PostgreSQL).
 const ts = (us: string): string => `'epoch'::timestamptz + ${us} * interval '1 microsecond'`
 
-// One statement per flush whatever its size: every column as an array. No ON CONFLICT: the pre-check
-// runs under the series locks, so it is exact for every writer that takes them (points sent without a
-// time are moved to a free microsecond there), and the speculative insertion of ON CONFLICT DO NOTHING
-// cost about a fifth of this statement (measured, 700-row flushes) — and would answer a dropped point as
-// stored. The unique key stays the backstop: a key stored behind the locks fails the statement, and the
-// flush is retried whole (TransientStoreError), where the pre-check finds it and answers it as a duplicate.
+// One statement per flush whatever its size: every column as an array. No ON CONFLICT: the speculative
+// insertion cost about a fifth of this statement (measured, 700-row flushes), and would answer a dropped
+// point as stored. The flush runs optimistically (no stored-key check for timed points); a stored key
+// fails the statement (DuplicateKeyError) and the point service redoes the flush with the check, under
+// the series locks, where it is answered as a duplicate.
 const INSERT_POINTS = `INSERT INTO data_points (stream_id, source_id, domain, value, "timestamp", classification, sequence, domain_metadata, ingested_at)
   SELECT p.stream_id, p.source_id, p.domain, p.value, ${ts('p.us')}, p.classification, p.seq, p.metadata, ${ts('p.ingested_us')}
   FROM unnest(?::text[], ?::text[], ?::text[], ?::float8[], ?::bigint[], ?::text[], ?::bigint[], ?::jsonb[], ?::bigint[]) AS p(stream_id, source_id, domain, value, us, classification, seq, metadata, ingested_us)`
@@ -53,7 +52,7 @@ async function insertPoints(tx: SqlExecutor, rows: readonly PointRow[]): Promise
     rows.map((r) => r.metadata),
     rows.map((r) => epochMicros(r.ingestTime)),
   ]).catch((err: unknown) => {
-    if (isUniqueViolation(err)) throw new TransientStoreError('a point key was stored behind the series locks: the flush is retried', { cause: err, code: 'POINT_KEY_RACE' })
+    if (isUniqueViolation(err)) throw new DuplicateKeyError(err)
     throw err
   })
 }
@@ -99,6 +98,7 @@ const hooks = {
 export function createPostgresUniversalStore(pool: PgPool): UniversalStore {
   return {
     flushConcurrency: 3,
+    optimisticInsert: true,
     transaction: (fn) => pool.transaction((tx) => fn(createSqlUniversalTx(tx, hooks))),
     audit: async (rows) => {
       if (rows.length > 0) await insertAudit(pool, rows)

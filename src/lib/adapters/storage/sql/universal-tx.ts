@@ -50,7 +50,7 @@ async function insertPointsSql(tx: SqlExecutor, rows: readonly PointRow[]): Prom
     const params: Param[] = []
     for (const r of part) params.push(r.series.streamId, r.series.sourceId, r.series.domain, r.value, timeParam(r.time), r.classification, r.sequence, r.metadata, timeParam(r.ingestTime))
     await tx.run(
-      `INSERT INTO "data_points" ("stream_id", "source_id", "domain", "value", "timestamp", "classification", "sequence", "domain_metadata", "ingested_at") VALUES ${marks(part.length, '(?, ?, ?, ?, ?, ?, ?, ?, ?)')} ON CONFLICT DO NOTHING`,
+      `INSERT INTO "data_points" ("stream_id", "source_id", "domain", "value", "timestamp", "classification", "sequence", "domain_metadata", "ingested_at") VALUES ${marks(part.length, '(?, ?, ?, ?, ?, ?, ?, ?, ?)')}`,
       params,
     )
   }

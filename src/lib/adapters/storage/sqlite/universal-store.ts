@@ -6,6 +6,7 @@ import type { SqliteConnection } from './connection.js'
 export function createSqliteUniversalStore(conn: SqliteConnection): UniversalStore {
   return {
     flushConcurrency: 1,
+    optimisticInsert: false,
     transaction: (fn) => conn.transaction((exec) => fn(createSqlUniversalTx(exec, { lockClause: '' }))),
     audit: async (rows) => {
       if (rows.length > 0) await conn.transaction((exec) => insertAuditSql(exec, rows))

@@ -10,7 +10,7 @@ import { createMssqlMigrator } from './migrator.js'
 
 const universalOnly = (): Promise<never> => Promise.reject(new UserError('UNIVERSAL_ON_SQLSERVER', 'SQL Server holds only the IoT store: the universal store (data points, stream alerts, audit) runs on SQLite or PostgreSQL'))
 /** SQL Server is never the universal store (config selects SQLite or PostgreSQL for it). */
-const NO_UNIVERSAL_STORE: UniversalStore = { flushConcurrency: 1, transaction: universalOnly, audit: universalOnly, seriesStatus: universalOnly }
+const NO_UNIVERSAL_STORE: UniversalStore = { flushConcurrency: 1, optimisticInsert: false, transaction: universalOnly, audit: universalOnly, seriesStatus: universalOnly }
 
 export interface SqlServerDatabase extends Database {
   readonly pool: MssqlPool
