@@ -213,4 +213,17 @@ describe.each(engines)('POST /ingest/data on %s', (engine) => {
     // Without a timestamp a point is not idempotent on its own: the key is what keeps it single.
     expect(await count("SELECT count(*) AS n FROM data_points WHERE stream_id = 'spo2'")).toBe(1)
   })
+
+  it('a point keeps its microseconds, its metadata as JSON and its sequence', async () => {
+    const at = new Date(h.clock.now() - 60_000).toISOString().replace(/\.\d{3}Z$/, '.123456Z')
+    const r = await post({ source_id: 'ward-3', domain: 'health', data_points: [{ stream_id: 'temp', value: -0.5, timestamp: at, sequence: 7, metadata: { bed: 'B-2', note: 'ünïcode "q"' } }] }, writer)
+    expect(r.json<DataReply>()).toMatchObject({ inserted: 1 })
+    const row = (await h.sql("SELECT value, sequence, domain_metadata, \"timestamp\" AS t FROM data_points WHERE stream_id = 'temp'"))[0]
+    const status = await h.app.inject({ method: 'GET', url: '/series/health:ward-3:temp/status', headers: { 'x-api-key': reader } })
+    expect(status.json<{ latest_timestamp: string }>().latest_timestamp).toBe(at)
+    expect(Number(row?.['value'])).toBe(-0.5)
+    expect(Number(row?.['sequence'])).toBe(7)
+    const meta = row?.['domain_metadata']
+    expect(typeof meta === 'string' ? JSON.parse(meta) : meta).toMatchObject({ bed: 'B-2', note: 'ünïcode "q"', reasons: [expect.objectContaining({ code: 'NO_CONSTRAINTS' })] })
+  })
 })

@@ -1,4 +1,5 @@
 import type { ReadingRow } from '../../../ports/ingest-store.js'
+import type { PointRow } from '../../../ports/universal-store.js'
 
 /**
  * Readings in PostgreSQL's binary COPY format (the `COPY ... FROM STDIN WITH (FORMAT binary)` file
@@ -131,6 +132,44 @@ export function encodeReadingsBinary(rows: readonly ReadingRow[]): Buffer {
     w.bytes(text(r.classification))
     w.bytes(json(r.reasons))
     w.bytes(text(r.transport))
+  }
+  w.ensure(2)
+  w.int16(-1)
+  return w.buf.subarray(0, w.at)
+}
+
+export const POINT_COPY_COLUMNS = 'stream_id, source_id, domain, value, "timestamp", classification, sequence, domain_metadata, ingested_at'
+const POINT_FIELDS = 9
+
+/** Universal points (`data_points`) in the binary COPY format, columns in POINT_COPY_COLUMNS order. */
+export function encodePointsBinary(rows: readonly PointRow[]): Buffer {
+  const w = new Writer(SIGNATURE.length + 8 + rows.length * 200 + 2)
+  SIGNATURE.copy(w.buf, 0)
+  w.at = SIGNATURE.length
+  w.int32(0) // flags
+  w.int32(0) // header extension length
+  // Series parts and classes repeat across a flush: encoded once each.
+  const text = memoBytes(utf8)
+  for (const r of rows) {
+    w.ensure(2)
+    w.int16(POINT_FIELDS)
+    w.bytes(text(r.series.streamId))
+    w.bytes(text(r.series.sourceId))
+    w.bytes(text(r.series.domain))
+    w.ensure(3 * 12)
+    w.float8(r.value === 0 ? 0 : r.value)
+    w.timestamptz(r.time)
+    w.bytes(text(r.classification))
+    w.ensure(12)
+    w.int8(r.sequence)
+    w.ensure(5 + r.metadata.length * 3)
+    w.int32(0) // length, patched below
+    const at = w.at
+    w.buf[w.at++] = JSONB_VERSION
+    w.at += w.buf.write(r.metadata, w.at, 'utf8')
+    w.buf.writeInt32BE(w.at - at, at - 4)
+    w.ensure(12)
+    w.timestamptz(r.ingestTime)
   }
   w.ensure(2)
   w.int16(-1)

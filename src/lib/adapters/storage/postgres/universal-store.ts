@@ -4,6 +4,7 @@ import { type AuditRow, type PointKey, type PointRow, pointKeyString, type Unive
 import type { SqlExecutor } from '../sql/executor.js'
 import { toNumber } from '../sql/row.js'
 import { createSqlUniversalTx, seriesStatusSql } from '../sql/universal-tx.js'
+import { encodePointsBinary, POINT_COPY_COLUMNS } from './copy-binary.js'
 import type { PgPool } from './pool.js'
 
 // Times travel as whole microseconds since the epoch (bigint) and become timestamptz in the server:
@@ -11,14 +12,12 @@ import type { PgPool } from './pool.js'
 // (no toISOString per point in Node, no timestamptz parsing per point in PostgreSQL).
 const ts = (us: string): string => `'epoch'::timestamptz + ${us} * interval '1 microsecond'`
 
-// One statement per flush whatever its size: every column as an array. No ON CONFLICT: the speculative
-// insertion cost about a fifth of this statement (measured, 700-row flushes), and would answer a dropped
-// point as stored. The flush runs optimistically (no stored-key check for timed points); a stored key
-// fails the statement (DuplicateKeyError) and the point service redoes the flush with the check, under
-// the series locks, where it is answered as a duplicate.
-const INSERT_POINTS = `INSERT INTO data_points (stream_id, source_id, domain, value, "timestamp", classification, sequence, domain_metadata, ingested_at)
-  SELECT p.stream_id, p.source_id, p.domain, p.value, ${ts('p.us')}, p.classification, p.seq, p.metadata, ${ts('p.ingested_us')}
-  FROM unnest(?::text[], ?::text[], ?::text[], ?::float8[], ?::bigint[], ?::text[], ?::bigint[], ?::jsonb[], ?::bigint[]) AS p(stream_id, source_id, domain, value, us, classification, seq, metadata, ingested_us)`
+// The points go in as one binary COPY per flush (measured on 700-row flushes: COPY 36 ms, an unnest
+// INSERT 45 ms, with ON CONFLICT DO NOTHING 58 ms), sent in front of the flush's next statement. No
+// ON CONFLICT: it would answer a dropped point as stored. The flush runs optimistically (no stored-key
+// check for timed points); a stored key fails the COPY (DuplicateKeyError) and the point service redoes
+// the flush with the check, under the series locks, where it is answered as a duplicate.
+const COPY_POINTS = `COPY data_points (${POINT_COPY_COLUMNS}) FROM STDIN WITH (FORMAT binary)`
 
 /** Whether the error (or one it wraps) is PostgreSQL's unique violation. */
 function isUniqueViolation(err: unknown): boolean {
@@ -40,22 +39,8 @@ const SAVE_STATES = `INSERT INTO stream_rule_state (series_id, state, updated_at
 const INSERT_AUDIT = `INSERT INTO ingestion_audit_log (series_id, domain, source_id, value, classification, transport, api_key_hash, client_ip, data_timestamp, status, error_message, metadata)
   SELECT * FROM unnest(?::text[], ?::text[], ?::text[], ?::float8[], ?::text[], ?::text[], ?::text[], ?::text[], ?::timestamptz[], ?::text[], ?::text[], ?::jsonb[])`
 
-async function insertPoints(tx: SqlExecutor, rows: readonly PointRow[]): Promise<void> {
-  await tx.run(INSERT_POINTS, [
-    rows.map((r) => r.series.streamId),
-    rows.map((r) => r.series.sourceId),
-    rows.map((r) => r.series.domain),
-    rows.map((r) => r.value),
-    rows.map((r) => epochMicros(r.time)),
-    rows.map((r) => r.classification),
-    rows.map((r) => r.sequence),
-    rows.map((r) => r.metadata),
-    rows.map((r) => epochMicros(r.ingestTime)),
-  ]).catch((err: unknown) => {
-    if (isUniqueViolation(err)) throw new DuplicateKeyError(err)
-    throw err
-  })
-}
+/** A unique violation of the COPY (raw from the driver) means a key is already stored. */
+const toDuplicateKeyError = (err: unknown): unknown => (isUniqueViolation(err) ? new DuplicateKeyError(err) : err)
 
 async function existingKeys(tx: SqlExecutor, keys: readonly PointKey[]): Promise<Set<string>> {
   const rows = await tx.all(EXISTING_KEYS, [keys.map((k) => k.series.domain), keys.map((k) => k.series.sourceId), keys.map((k) => k.series.streamId), keys.map((k) => epochMicros(k.time)), keys.map((k) => k.sequence)])
@@ -86,7 +71,6 @@ async function insertAudit(tx: SqlExecutor, rows: readonly AuditRow[]): Promise<
 
 const hooks = {
   lockClause: 'FOR UPDATE',
-  insertPoints,
   existingKeys,
   insertAudit,
   saveStates: async (tx: SqlExecutor, states: ReadonlyArray<{ seriesId: string; state: string }>) => {
@@ -99,7 +83,16 @@ export function createPostgresUniversalStore(pool: PgPool): UniversalStore {
   return {
     flushConcurrency: 3,
     optimisticInsert: true,
-    transaction: (fn) => pool.transaction((tx) => fn(createSqlUniversalTx(tx, hooks))),
+    transaction: (fn) =>
+      pool.batchedTransaction(async (batch, tx) => {
+        await batch.begin()
+        // The COPY waits in the batch and rides in front of the next statement (or the COMMIT).
+        const insertPoints = (_tx: SqlExecutor, rows: readonly PointRow[]): Promise<void> => {
+          batch.deferCopy(COPY_POINTS, encodePointsBinary(rows), toDuplicateKeyError)
+          return Promise.resolve()
+        }
+        return fn(createSqlUniversalTx(tx, { ...hooks, insertPoints }))
+      }),
     audit: async (rows) => {
       if (rows.length > 0) await insertAudit(pool, rows)
     },
