@@ -1,4 +1,4 @@
-import { isoMicros } from '../domain/time.js'
+import { epochMicros } from '../domain/time.js'
 
 /**
  * The universal (multi-domain) write path (DESIGN §3, §5): `data_points`, `stream_alerts`,
@@ -21,9 +21,9 @@ export interface PointKey {
   readonly sequence: number
 }
 
-/** The key of a PointKey as the store reports it back: `${seriesId}|${ISO time, six digits}|${sequence}`. */
+/** The key of a PointKey as the store reports it back: `${seriesId}|${epoch microseconds}|${sequence}` (built per point: no date formatting). */
 export function pointKeyString(k: { series: { seriesId: string }; time: number; sequence: number }): string {
-  return `${k.series.seriesId}|${isoMicros(k.time)}|${k.sequence}`
+  return `${k.series.seriesId}|${epochMicros(k.time)}|${k.sequence}`
 }
 
 /** One `data_points` row. */
