@@ -8,15 +8,17 @@
 // (`sensorsPerSecond`: from listing the sensors to the last commit) and the process's wall time. Checks
 // exactness every round: one prediction per sensor, the expected number of events. Appends to
 // bench/RESULTS.md unless --no-append.
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
 import {
   appendResults,
   benchFlags,
+  busyMs,
   cleanEnv,
   cli,
+  cpuStat,
   fmtInt,
   gatesMarkdown,
   loopbackAdminUrl,
@@ -28,6 +30,7 @@ import {
   runBenchmark,
   scratchDatabase,
   snapshotBuild,
+  stealPct,
 } from './lib/common.mjs'
 
 const USAGE = 'npm run bench -- predict [--sensors 10000] [--readings 60] [--rounds 3] [--concurrency 2] [--engine baseline|taylor] [--admin-url URL] [--no-append] [--strict] [--keep]'
@@ -52,6 +55,47 @@ const TARGET = 20000
 const adminUrl = loopbackAdminUrl(flags['admin-url'])
 const db = await scratchDatabase(adminUrl, `ingest_bench_predict_${process.pid}`)
 const snap = mkdtempSync(join(tmpdir(), `ingest-bench-predict-${process.pid}-`))
+
+const CLK_TCK = 100
+
+/** /proc/<pid>/stat fields after the command: [state, ppid, ...]; utime 11, stime 12, cutime 13, cstime 14. */
+function statFields(pid) {
+  const s = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  return { comm: s.slice(s.indexOf('(') + 1, s.lastIndexOf(')')), f: s.slice(s.lastIndexOf(')') + 2).split(' ').map(Number) }
+}
+
+/**
+ * CPU ms of PostgreSQL: every live postgres process, plus the postmaster's reaped children (the job's
+ * backends exit with the CLI; their CPU lands in the postmaster's cutime/cstime). Other sessions' work
+ * on the same server counts too: the `other cores` column tells how busy the machine was besides us.
+ */
+function pgCpuMs() {
+  let ticks = 0
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue
+    try {
+      const { comm, f } = statFields(d)
+      if (comm !== 'postgres') continue
+      ticks += f[11] + f[12]
+      let parent = 'init'
+      try {
+        parent = statFields(f[1]).comm
+      } catch {
+        /* no parent visible */
+      }
+      if (parent !== 'postgres') ticks += f[13] + f[14]
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return (ticks * 1000) / CLK_TCK
+}
+
+/** CPU ms of this process's reaped children (the CLI runs). */
+const childrenCpuMs = () => {
+  const { f } = statFields('self')
+  return ((f[13] + f[14]) * 1000) / CLK_TCK
+}
 
 async function psql(pgClient, sql) {
   await pgClient.query(sql)
@@ -84,15 +128,29 @@ async function main() {
     for (let round = 1; round <= rounds; round++) {
       await psql(c, 'TRUNCATE predictions, ml_watermarks, ml_events, alert_notifications RESTART IDENTITY')
       const started = Date.now()
+      const c0 = cpuStat()
+      const pg0 = pgCpuMs()
+      const cli0 = childrenCpuMs()
+      const self0 = process.cpuUsage()
       const out = await cli(['batch', 'predict', '--once', '--json', '--concurrency', String(concurrency), '--engine', engine], { env, timeoutMs: 600_000 })
       const wallMs = Date.now() - started
+      const pgMs = pgCpuMs() - pg0
+      const cliMs = childrenCpuMs() - cli0
+      const selfUs = process.cpuUsage(self0)
+      const c1 = cpuStat()
+      const steal = stealPct(c0, c1)
+      const otherCores = Math.max(0, busyMs(c0, c1) - pgMs - cliMs - (selfUs.user + selfUs.system) / 1000) / wallMs
       const stored = Number((await c.query('SELECT COUNT(*) AS n, COUNT(DISTINCT sensor_id) AS d FROM predictions')).rows[0].n)
       const distinct = Number((await c.query('SELECT COUNT(DISTINCT sensor_id) AS d FROM predictions')).rows[0].d)
       const events = Number((await c.query(`SELECT COUNT(*) AS n FROM ml_events WHERE event_code = 'PRED_THRESHOLD_BREACH'`)).rows[0].n)
       const notes = Number((await c.query(`SELECT COUNT(*) AS n FROM alert_notifications WHERE source = 'ml_event'`)).rows[0].n)
       const exact = stored === sensors && distinct === sensors && events === expectedEvents && notes === expectedEvents && out.failed === 0
-      results.push({ round, jobRate: out.sensorsPerSecond, seconds: out.seconds, wallRate: sensors / (wallMs / 1000), wallMs, exact, events })
-      console.error(`round ${round}: ${fmtInt(out.sensorsPerSecond)} sensors/s (job ${out.seconds.toFixed(2)} s, process ${(wallMs / 1000).toFixed(2)} s), predictions ${stored}, events ${events}${exact ? '' : ' NOT EXACT'}`)
+      const pgUs = (pgMs * 1000) / sensors
+      const cliUs = (cliMs * 1000) / sensors
+      results.push({ round, jobRate: out.sensorsPerSecond, seconds: out.seconds, wallRate: sensors / (wallMs / 1000), wallMs, exact, events, pgUs, cliUs, steal, otherCores })
+      console.error(
+        `round ${round}: ${fmtInt(out.sensorsPerSecond)} sensors/s (job ${out.seconds.toFixed(2)} s, process ${(wallMs / 1000).toFixed(2)} s), predictions ${stored}, events ${events}${exact ? '' : ' NOT EXACT'}; CPU per sensor: postgres ${pgUs.toFixed(0)} µs, CLI ${cliUs.toFixed(0)} µs; steal ${steal.toFixed(1)}%, other cores ${otherCores.toFixed(2)}`,
+      )
     }
     const rates = results.map((x) => x.jobRate)
     const med = median(rates)
@@ -106,13 +164,16 @@ async function main() {
     const md = [
       `## predict: \`ingest batch predict --once\` on PostgreSQL (${new Date().toISOString()})`,
       '',
-      `${fmtInt(sensors)} sensors x ${readings} readings, --engine ${engine}, --concurrency ${concurrency}, ${fmtInt(expectedEvents)} threshold breaches per round; predictions, events and watermarks reset before each round (models kept). Rate = sensors / the job's own time (listing to last commit); the process column adds CLI start-up and the job_runs row.`,
+      `${fmtInt(sensors)} sensors x ${readings} readings, --engine ${engine}, --concurrency ${concurrency}, ${fmtInt(expectedEvents)} threshold breaches per round; predictions, events and watermarks reset before each round (models kept). Rate = sensors / the job's own time (listing to last commit); the process column adds CLI start-up and the job_runs row. CPU per sensor over the whole process: postgres (live processes + the postmaster's reaped backends; other sessions' queries count too) and the CLI (start-up included); other cores = machine busy time not ours / wall.`,
       '',
       ...machineLines(machineInfo({ pgVersion })),
       '',
-      '| round | sensors/s (job) | job s | process s | sensors/s (process) | exact |',
-      '|---|---|---|---|---|---|',
-      ...results.map((x) => `| ${x.round} | ${fmtInt(x.jobRate)} | ${x.seconds.toFixed(2)} | ${(x.wallMs / 1000).toFixed(2)} | ${fmtInt(x.wallRate)} | ${x.exact ? 'yes' : '**no**'} |`),
+      '| round | sensors/s (job) | job s | process s | sensors/s (process) | postgres µs/sensor | CLI µs/sensor | steal | other cores | exact |',
+      '|---|---|---|---|---|---|---|---|---|---|',
+      ...results.map(
+        (x) =>
+          `| ${x.round} | ${fmtInt(x.jobRate)} | ${x.seconds.toFixed(2)} | ${(x.wallMs / 1000).toFixed(2)} | ${fmtInt(x.wallRate)} | ${x.pgUs.toFixed(0)} | ${x.cliUs.toFixed(0)} | ${x.steal.toFixed(1)}% | ${x.otherCores.toFixed(2)} | ${x.exact ? 'yes' : '**no**'} |`,
+      ),
       '',
       ...gatesMarkdown(gates),
     ].join('\n')

@@ -214,6 +214,31 @@ for (const engine of engines) {
       // The window (by time): ..., 0, 5, 9, 12, 14 a minute apart -> Δt 60 s: f' = 2/60, f'' = -1/3600, h = 60 -> 14 + 2 - 0.5.
       expect(Number(rows[0]?.['predicted_value'])).toBeCloseTo(15.5, 4)
     })
+
+    // Last: it registers a sensor, which the sensor counts above do not expect.
+    it('the window: the newest readings by device time (else ingest time), ties by id, oldest first, whatever the insert order', async () => {
+      const spec = parseRegistryFile(JSON.stringify({ devices: [{ uuid: uuid(3, 0), name: 'late', sensors: [{ uuid: uuid(3, 1), type: 'temperature', name: 'late' }] }] }), 'late.json')
+      const [dev] = await h.db.registry.applyDevices(spec.devices, { prune: false, dryRun: false })
+      const sensorId = dev?.sensors[0]?.id ?? 0
+      const at = (min: number): Date => new Date(T0 - min * 60_000)
+      // In insert (id) order: [value, ingest time, device time].
+      const rows: Array<[number, Date, Date | null]> = [
+        [1, at(0), at(5)],
+        [2, at(1), null],
+        [3, at(0), at(3)],
+        [4, at(0), at(3)],
+        [5, at(0), at(10)],
+        [6, at(0), at(4)],
+      ]
+      for (const [value, ts, device] of rows) await exec.run(`INSERT INTO "sensor_readings" ("sensor_id", "value", "timestamp", "device_timestamp") VALUES (?, ?, ?, ?)`, [sensorId, value, ts, device])
+      const maxId = Number((await exec.all(`SELECT MAX("id") AS m FROM "sensor_readings" WHERE "sensor_id" = ?`, [sensorId]))[0]?.['m'])
+      const sensor = { sensorId, deviceId: dev?.id ?? 0, watermark: null }
+      const [w] = await h.db.predictions.pendingWindows([sensor], 4)
+      expect(w).toMatchObject({ sensorId, maxReadingId: maxId })
+      expect(w?.points.map((p) => p.value)).toEqual([6, 3, 4, 2])
+      expect(w?.points.map((p) => p.timeMs)).toEqual([4, 3, 3, 1].map((m) => at(m).getTime()))
+      expect(await h.db.predictions.pendingWindows([{ ...sensor, watermark: maxId }], 4)).toEqual([])
+    })
   })
 }
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 
 import type { Param, Row, SqlExecutor } from '../../../src/lib/adapters/storage/sql/executor.js'
-import { createSqlPredictionStore, PREDICTION_SQL } from '../../../src/lib/adapters/storage/sql/prediction-store.js'
+import { createSqlPredictionStore, decodeWindow, PREDICTION_SQL } from '../../../src/lib/adapters/storage/sql/prediction-store.js'
 import { mssqlDialect, toMssqlPlaceholders } from '../../../src/lib/adapters/storage/sqlserver/connection.js'
 import type { NewPrediction } from '../../../src/lib/ports/prediction-store.js'
 
@@ -122,5 +122,47 @@ describe('prediction store SQL on SQL Server', () => {
 
   it('every engine has its statements', () => {
     for (const e of ['postgres', 'sqlite', 'sqlserver'] as const) expect(PREDICTION_SQL[e].windows).toContain('sensor_readings')
+  })
+})
+
+describe('PostgreSQL window decoding', () => {
+  const pack = (pairs: Array<[number, number]>): Buffer => {
+    const b = Buffer.alloc(pairs.length * 16)
+    pairs.forEach(([v, t], i) => {
+      b.writeDoubleBE(v, i * 16)
+      b.writeDoubleBE(t, i * 16 + 8)
+    })
+    return b
+  }
+
+  it('turns (value, epoch ms) float8 pairs, newest first, into points oldest first, bit for bit', () => {
+    const packed = pack([
+      [0.1 + 0.2, 1_767_614_400_123.456],
+      [-3.5e-12, 1_767_614_400_000],
+      [7, 1_767_614_400_000],
+      [Number.MAX_VALUE, 1_767_614_340_000],
+    ])
+    // A slice of a bigger buffer, as pg hands them out.
+    const inside = Buffer.concat([Buffer.alloc(3), packed]).subarray(3)
+    expect(decodeWindow(inside, 1)).toEqual([
+      { value: Number.MAX_VALUE, timeMs: 1_767_614_340_000 },
+      { value: 7, timeMs: 1_767_614_400_000 },
+      { value: -3.5e-12, timeMs: 1_767_614_400_000 },
+      { value: 0.1 + 0.2, timeMs: 1_767_614_400_123.456 },
+    ])
+    expect(decodeWindow(Buffer.alloc(0), 1)).toEqual([])
+  })
+
+  it('refuses a window that is not whole pairs, or out of time order (never a silently different prediction)', () => {
+    expect(() => decodeWindow(Buffer.alloc(24), 9)).toThrow(/sensor 9: a window of 24 bytes/)
+    expect(() =>
+      decodeWindow(
+        pack([
+          [1, 1000],
+          [2, 2000],
+        ]),
+        9,
+      ),
+    ).toThrow(/sensor 9: the window came back out of time order/)
   })
 })
