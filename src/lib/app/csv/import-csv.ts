@@ -49,6 +49,11 @@ export interface CsvImportEnv {
   sinkFor(plan: CsvPlan): CsvRowSink<CsvPoint>
   /** Starts the `job_runs` row (not in a dry run). */
   startJobRun(options: Record<string, unknown>): Promise<JobRun>
+  /**
+   * Claims the job for this run (one run of a file at a time): a release function, or who holds it.
+   * Absent: no claim (tests driving importCsv directly).
+   */
+  claimRun?(jobId: string): { ok: true; release: () => void } | { ok: false; holder: { pid: number; startedAt: number } }
 }
 
 export interface CsvProgress {
@@ -170,8 +175,15 @@ export async function importCsv(env: CsvImportEnv, options: CsvImportOptions, on
   let resumeFrom = 0
   const counts: CsvJobCounts = { processedRows: 0, insertedRows: 0, rejectedRows: 0 }
   let jobRun: JobRun | undefined
+  let release: (() => void) | undefined
   if (!options.dryRun) {
     jobId = options.jobId ?? (input.kind === 'file' ? await csvFileJobId(input.path, totalBytes ?? 0, options) : randomUUID())
+    const claim = env.claimRun?.(jobId)
+    if (claim && !claim.ok) {
+      const who = claim.holder.pid > 0 ? `process ${claim.holder.pid}, started ${new Date(claim.holder.startedAt).toISOString()}` : 'a run starting at the same moment'
+      throw new UsageError(`${fileName} is being imported by another run (${who}; job ${jobId}): wait for it to finish or stop it, then run again (it resumes from its checkpoint)`, { details: { jobId, pid: claim.holder.pid } })
+    }
+    release = claim?.ok ? claim.release : undefined
     await env.jobs.create({ id: jobId, sourceId: options.format.sourceId ?? null, domain: options.format.domain, filename: fileName, createdAt: started })
     const job = await env.jobs.get(jobId)
     if (job && job.status !== 'completed' && !options.restart && job.processedRows > 0) {
@@ -340,5 +352,7 @@ export async function importCsv(env: CsvImportEnv, options: CsvImportOptions, on
     if (jobId !== null) await env.jobs.finish(jobId, { status: 'failed', totalRows: null, counts: null, error: message.slice(0, 2000), completedAt: env.clock.now() }).catch((e: unknown) => env.logger.warn({ err: e }, 'could not mark the CSV job failed'))
     await jobRun?.fail(err, { rows: records, stored: counts.insertedRows, rejected: counts.rejectedRows }).catch(() => undefined)
     throw err
+  } finally {
+    release?.()
   }
 }

@@ -1,4 +1,5 @@
 import type { CsvPlan, CsvPoint, IotCsvPoint, UniversalCsvPoint } from '../../csv/formats.js'
+import { acquireCsvRunLock } from '../../adapters/csv/run-lock.js'
 import { UsageError } from '../../errors/index.js'
 import type { AppContext } from '../context.js'
 import type { IngestService } from '../ingest/ingest-service.js'
@@ -22,6 +23,8 @@ export function csvImportEnv(ctx: AppContext, paths: CsvPaths, options: { alerts
     logger: ctx.logger,
     jobs: ctx.universal.csvImports,
     startJobRun: (runOptions) => startJobRun(ctx, 'csv', runOptions),
+    // The database the job lives in names the claim with the job (two databases may import one file at once).
+    claimRun: (jobId) => acquireCsvRunLock(jobId, `${ctx.config.storage.universal}|${ctx.config.storage.postgresUrl ?? ctx.config.dataDir}`, ctx.clock.now()),
     sinkFor(plan: CsvPlan): CsvRowSink<CsvPoint> {
       if (plan.domain === 'iot') return createIotCsvSink(paths.ingest, options)
       if (!paths.universal) throw new UsageError(`universal CSV import (--domain ${plan.domain}) is not available yet: the multi-domain ingest path is not wired; IoT files (--domain iot) are`)
