@@ -20,12 +20,12 @@ export default class Csv extends BaseCommand<typeof Csv> {
     'value-columns': Flags.string({ description: 'wide format: the value columns, comma-separated (one stream each)' }),
     'stream-id-prefix': Flags.string({ description: 'wide format: stream id = prefix + column name', default: '' }),
     delimiter: Flags.string({ description: 'field delimiter', default: ',' }),
-    alerts: Flags.boolean({ description: 'raise alerts and move rule state, in time order per sensor/series (late readings move nothing)' }),
-    'dry-run': Flags.boolean({ description: 'validate and report; write nothing' }),
+    alerts: Flags.boolean({ description: 'raise alerts and move rule state, in time order per sensor/series (late readings move nothing)', default: false }),
+    'dry-run': Flags.boolean({ description: 'validate and report; write nothing', default: false }),
     'max-errors': Flags.integer({ description: 'stop reading after this many rejected lines (what was read is still stored)', min: 1 }),
     rejects: Flags.string({ description: 'the rejects file (default: <file>.rejects.csv next to the input)' }),
-    'allow-rejects': Flags.boolean({ description: 'exit 0 even when lines were rejected' }),
-    restart: Flags.boolean({ description: 'ignore the checkpoint of an earlier run and read from the first row (stored rows stay stored)' }),
+    'allow-rejects': Flags.boolean({ description: 'exit 0 even when lines were rejected', default: false }),
+    restart: Flags.boolean({ description: 'ignore the checkpoint of an earlier run and read from the first row (stored rows stay stored)', default: false }),
   }
 
   async run() {
@@ -44,10 +44,8 @@ export default class Csv extends BaseCommand<typeof Csv> {
     }
     const result = await withCsvProgress(`ingest csv ${file}`, { json: this.jsonEnabled(), tty: process.stdout.isTTY === true }, (onProgress) => importCsvWithRuntime(ctx, options, onProgress))
     this.print(renderCsvImport(result))
-    if (result.rejected > 0 && !f['allow-rejects']) {
-      if (this.jsonEnabled()) this.logJson(result)
-      this.exit(1)
-    }
+    // Exit 1 when a line was rejected, after the summary (--json prints the result once, as usual).
+    if (result.rejected > 0 && !f['allow-rejects']) process.exitCode = 1
     return result
   }
 }
