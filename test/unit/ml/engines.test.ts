@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest'
 
 import { assessAnomaly, baselineForecast, engineFor, expectedRange, explainRequestBody, predictSensor, riskOf, taylorClampBounds, taylorDt, taylorForecast, thresholdBreach, type WindowPoint } from '../../../src/lib/domain/ml/index.js'
+import { leastSquaresSlope, mean, populationVariance } from '../../../src/lib/domain/ml/stats.js'
+import { trendOf } from '../../../src/lib/domain/ml/types.js'
 import type { ThresholdRule } from '../../../src/lib/domain/rules/types.js'
 
 /** Points `step` seconds apart from t = 0. */
@@ -170,5 +172,35 @@ describe('explainer request', () => {
       model_output: { metric: 'temperature', observed_value: 41.5, expected_range: 'unknown', anomaly_score: 0.9, model: 'sklearn_regression_iforest', model_version: '1.0.0' },
     })
     expect(explainRequestBody({ sensorType: null, predictedValue: 1, anomalyScore: 1, thresholds: [] }).model_output.metric).toBe('generic')
+  })
+})
+
+describe('the loop forms of the hot path equal the textbook formulas bit for bit', () => {
+  // A small deterministic generator: realistic epoch times (ms, with fractions), values of mixed scale.
+  const lcg = (seed: number) => () => ((seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648) / 2_147_483_648)
+  const windows = (count: number): WindowPoint[][] => {
+    const r = lcg(7)
+    return Array.from({ length: count }, (_, k) => {
+      const n = 1 + Math.floor(r() * 70)
+      let t = 1_767_614_400_000 + r() * 1e9
+      return Array.from({ length: n }, () => ({ value: (r() - 0.3) * 10 ** Math.floor(r() * 6 - 2), timeMs: (t += k % 5 === 0 ? 0 : r() * 120_000) }))
+    })
+  }
+  it('baseline: mean of the last min(window, n) values and the least-squares slope of those values over seconds', () => {
+    for (const w of windows(300)) {
+      for (const window of [1, 2, 10, 60]) {
+        const used = w.slice(Math.max(0, w.length - window))
+        expect(baselineForecast(w, window)).toEqual({ value: mean(used.map((p) => p.value)), confidence: Math.min(1, used.length / window), trend: trendOf(leastSquaresSlope(used.map((p) => p.timeMs / 1000), used.map((p) => p.value))) })
+      }
+    }
+  })
+  it('anomaly: z from the mean and population standard deviation of every value but the last', () => {
+    for (const w of windows(300)) {
+      const values = w.map((p) => p.value)
+      if (values.length < 2) continue
+      const rest = values.slice(0, -1)
+      const z = Math.abs((values.at(-1) as number) - mean(rest)) / Math.max(Math.sqrt(populationVariance(rest)), 1e-9)
+      expect(assessAnomaly(values).z).toBe(z)
+    }
   })
 })

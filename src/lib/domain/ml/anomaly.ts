@@ -1,4 +1,4 @@
-import { mean, populationVariance } from './stats.js'
+import { prefixMeanVariance } from './stats.js'
 
 export type RiskLevel = 'low' | 'medium' | 'high'
 export type PredictionSeverity = 'info' | 'warning' | 'critical'
@@ -23,9 +23,10 @@ const ANOMALY_Z = 3
  */
 export function assessAnomaly(values: readonly number[]): AnomalyAssessment {
   if (values.length < 2) return { z: 0, score: 0, isAnomaly: false, ...riskOf(0) }
-  const rest = values.slice(0, -1)
+  // The rest = every value but the last (not copied).
+  const rest = prefixMeanVariance(values, values.length - 1)
   const last = values[values.length - 1] as number
-  const z = Math.abs(last - mean(rest)) / Math.max(Math.sqrt(populationVariance(rest)), EPSILON)
+  const z = Math.abs(last - rest.mean) / Math.max(Math.sqrt(rest.variance), EPSILON)
   const score = Math.min(1, z / 6)
   return { z, score, isAnomaly: z >= ANOMALY_Z, ...riskOf(score) }
 }

@@ -1,4 +1,3 @@
-import { leastSquaresSlope, mean } from './stats.js'
 import { type Forecast, trendOf, type WindowPoint } from './types.js'
 
 /**
@@ -7,11 +6,31 @@ import { type Forecast, trendOf, type WindowPoint } from './types.js'
  * values over their times, per second.
  */
 export function baselineForecast(points: readonly WindowPoint[], window: number): Forecast {
-  const used = points.slice(Math.max(0, points.length - window))
-  if (used.length === 0 || window <= 0) return { value: 0, confidence: 0, trend: 'stable' }
-  const slope = leastSquaresSlope(
-    used.map((p) => p.timeMs / 1000),
-    used.map((p) => p.value),
-  )
-  return { value: mean(used.map((p) => p.value)), confidence: Math.min(1, used.length / window), trend: trendOf(slope) }
+  const from = Math.max(0, points.length - window)
+  const n = points.length - from
+  if (n <= 0 || window <= 0) return { value: 0, confidence: 0, trend: 'stable' }
+  // One pass for the sums, one for the slope: the arithmetic of mean() and leastSquaresSlope() in the same
+  // order (bit-identical results) without the four arrays they would need (this runs once per sensor).
+  let sx = 0
+  let sy = 0
+  for (let i = from; i < points.length; i++) {
+    const p = points[i] as WindowPoint
+    sx += p.timeMs / 1000
+    sy += p.value
+  }
+  const value = sy / n
+  let slope = 0
+  if (n >= 2) {
+    const mx = sx / n
+    let num = 0
+    let den = 0
+    for (let i = from; i < points.length; i++) {
+      const p = points[i] as WindowPoint
+      const dx = p.timeMs / 1000 - mx
+      num += dx * (p.value - value)
+      den += dx * dx
+    }
+    slope = den === 0 ? 0 : num / den
+  }
+  return { value, confidence: Math.min(1, n / window), trend: trendOf(slope) }
 }

@@ -49,7 +49,7 @@ export const MODEL_SPECS = {
  * the reference. Non-finite values never reach here (the ingest guards refuse them).
  */
 export function predictSensor(points: readonly WindowPoint[], thresholds: readonly ThresholdRule[], options: PredictOptions): PredictionOutcome | null {
-  const used = points.slice(Math.max(0, points.length - options.window))
+  const used = points.length > options.window ? points.slice(points.length - options.window) : points
   if (used.length < 2) return null
   const forecast = options.engine === 'taylor' ? taylorForecast(used, { order: options.taylorOrder, horizon: options.taylorHorizon }) : baselineForecast(used, options.window)
   const anomaly = assessAnomaly(used.map((p) => p.value))

@@ -23,6 +23,23 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2
 }
 
+/**
+ * Mean and population variance of the first `n` values (two passes, the same sums in the same order as
+ * mean() and populationVariance() of that prefix, without copying it): the hot path of batch predict.
+ */
+export function prefixMeanVariance(values: readonly number[], n: number): { mean: number; variance: number } {
+  if (n <= 0) return { mean: 0, variance: 0 }
+  let sum = 0
+  for (let i = 0; i < n; i++) sum += values[i] as number
+  const m = sum / n
+  let sq = 0
+  for (let i = 0; i < n; i++) {
+    const d = (values[i] as number) - m
+    sq += d * d
+  }
+  return { mean: m, variance: sq / n }
+}
+
 /** Least-squares slope of y over x; 0 when x does not vary. */
 export function leastSquaresSlope(xs: readonly number[], ys: readonly number[]): number {
   const n = Math.min(xs.length, ys.length)
