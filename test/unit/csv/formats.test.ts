@@ -122,3 +122,26 @@ describe('CsvPlan.map: points and rejects by line and column', () => {
     ])
   })
 })
+
+describe('the time column', () => {
+  it('gives exactly what datetimeField gives, for machine-written and other forms, and refuses what it refuses', async () => {
+    const { datetimeField } = await import('../../../src/lib/domain/ingest/fields.js')
+    const plan = planCsvFormat(['sensor_id', 'timestamp', 'value'], { domain: 'iot' })
+    const texts: string[] = []
+    let ms = Date.UTC(2023, 11, 31, 23, 58, 0)
+    for (let i = 0; i < 400; i++) {
+      ms += 997 + (i % 3) * 1234
+      const iso = new Date(ms).toISOString()
+      texts.push(iso, iso.replace(/\.\d{3}Z$/, 'Z'), iso.replace('Z', '+02:00'), iso.toLowerCase())
+    }
+    texts.push('2024-02-30T00:00:00Z', '2024-02-29T00:00:60Z', '2024-02-29T24:00:00Z', '2024-13-01T00:00:00.000Z', '2024-01-01T00:00:0xZ', '2024-01-01T00:00:00.0x0Z', '2024-01-01X00:00:00Z', '1700000000', '2024-01-01 10:00')
+    for (const text of texts) {
+      const points: CsvPoint[] = []
+      const rejects: CsvReject[] = []
+      plan.map(['1', text, '1'], 2, points, rejects)
+      const want = datetimeField(text, [], [])
+      expect([text, points[0]?.time]).toEqual([text, want])
+      expect(rejects.length).toBe(want === undefined ? 1 : 0)
+    }
+  })
+})
