@@ -66,6 +66,7 @@ const USAGE = `npm run bench -- csv [flags]
   --rss-mb M           the RSS check instead: one ~M MB file loaded once (e.g. 1024; universal, or IoT with --only iot)
   --cpu-prof DIR       run every csv process under node --cpu-prof into DIR, print a summary (no RESULTS.md entry)
   --node-options STR   NODE_OPTIONS of the csv process; noted in the results
+  --cli-env K=V,...    more environment of the csv process (e.g. BATCH_MAX_SIZE=20000); noted in the results
   --admin-url URL      PostgreSQL admin URL (default postgres://postgres@127.0.0.1:5432/postgres; loopback only)
   --no-append          do not append to bench/RESULTS.md
   --strict             exit 1 when a performance gate FAILs too (default: only exactness failures exit 1)
@@ -85,6 +86,7 @@ const { flags, int } = benchFlags(
     'rss-mb': { type: 'string' },
     'cpu-prof': { type: 'string' },
     'node-options': { type: 'string' },
+    'cli-env': { type: 'string' },
   },
   USAGE,
 )
@@ -102,6 +104,20 @@ if (flags.only !== undefined && !['universal', 'iot'].includes(flags.only)) {
   console.error('--only must be universal or iot')
   process.exit(2)
 }
+const CLI_ENV = Object.fromEntries(
+  (flags['cli-env'] ?? '')
+    .split(',')
+    .filter(Boolean)
+    .map((kv) => {
+      const i = kv.indexOf('=')
+      if (i <= 0) {
+        console.error(`--cli-env: ${JSON.stringify(kv)} is not K=V`)
+        process.exit(2)
+      }
+      return [kv.slice(0, i), kv.slice(i + 1)]
+    }),
+)
+const envNote = () => [flags['node-options'] ? `NODE_OPTIONS=${flags['node-options']}` : '', ...Object.entries(CLI_ENV).map(([k, v]) => `${k}=${v}`)].filter(Boolean).join(', ')
 const DO_UNIVERSAL = flags.only !== 'iot'
 const DO_IOT = flags.only !== 'universal'
 
@@ -342,7 +358,7 @@ async function setup() {
   await snapshotBuild(join(TMP, 'app'))
   const pgVersion = (await run('psql', [...psqlConn().slice(0, -2), '-d', admin.pathname.slice(1) || 'postgres', '-AtXc', 'SHOW server_version'], {})).stdout.trim()
   await db.create()
-  const env = cleanEnv({ DATABASE_URL: db.url, LOG_LEVEL: 'warn', ...(flags['node-options'] ? { NODE_OPTIONS: flags['node-options'] } : {}) })
+  const env = cleanEnv({ DATABASE_URL: db.url, LOG_LEVEL: 'warn', ...(flags['node-options'] ? { NODE_OPTIONS: flags['node-options'] } : {}), ...CLI_ENV })
   await cli(['db', 'migrate', '--json'], { env, cwd: TMP })
   pgc = new pg.Client({ connectionString: db.url })
   await pgc.connect()
@@ -387,7 +403,7 @@ async function rssMain() {
         '',
         ...machineLines(machine),
         `- data: ${fmtInt(rows)} rows (${fmtInt(size)} bytes) ${iot ? `\`sensor_id,timestamp,value\` over ${DEVICES * SENSORS} sensors` : `\`stream_id,timestamp,value\`, ${STREAMS} streams of one source (--domain ${DOMAIN})`}, one bad row every ${BAD_EVERY}; \`npm run bench -- csv --rss-mb ${RSS_MB}${iot ? ' --only iot' : ''}\``,
-        `- ingest csv: ${(t.ms / 1000).toFixed(1)} s (${fmtInt((f.good / t.ms) * 1000)} rows/s), CPU µs/row of the process ${((t.cpuMs * 1000) / f.good).toFixed(1)}; peak RSS = VmHWM of the process polled every 20 ms${flags['node-options'] ? `; NODE_OPTIONS=${flags['node-options']}` : ''}`,
+        `- ingest csv: ${(t.ms / 1000).toFixed(1)} s (${fmtInt((f.good / t.ms) * 1000)} rows/s), CPU µs/row of the process ${((t.cpuMs * 1000) / f.good).toFixed(1)}; peak RSS = VmHWM of the process polled every 20 ms${envNote() ? `; ${envNote()}` : ''}`,
         '',
         ...gatesMarkdown(gates),
       ].join('\n'),
@@ -481,7 +497,7 @@ async function main() {
       '',
       ...machineLines(machine),
       `- data: ${fmtInt(N)} rows per file, one bad row (\`n/a\` value) every ${BAD_EVERY} (rejected by the CLI, absent from the \\copy file); seed ${SEED}; ${ROUNDS} rounds (a) (b) (c) (d); TRUNCATE + CHECKPOINT + sync before every segment; total ${totalS.toFixed(0)} s`,
-      `- timing: whole processes, spawn to exit (node start-up and the CLI's setup count, like psql's); "import alone" is the CLI's own \`seconds\` (context). Peak RSS: VmHWM polled every 20 ms. Flags: \`--json --allow-rejects --rejects FILE\`${flags['node-options'] ? `; NODE_OPTIONS=${flags['node-options']}` : ''}`,
+      `- timing: whole processes, spawn to exit (node start-up and the CLI's setup count, like psql's); "import alone" is the CLI's own \`seconds\` (context). Peak RSS: VmHWM polled every 20 ms. Flags: \`--json --allow-rejects --rejects FILE\`${envNote() ? `; ${envNote()}` : ''}`,
       ...(uni ? ['', `**Universal**: \`stream_id,timestamp,value\` (${STREAMS} streams, one source, \`--domain ${DOMAIN} --source-id ${SOURCE}\`, ${(statSync(uni.csvPath).size / 1024 ** 2).toFixed(1)} MB) -> data_points (indexes: ${await idx('data_points')})`, '', ...head, ...rounds.map((r) => row(r, r.uCopy, r.uCsv, r.uRatio))] : []),
       ...(iot ? ['', `**IoT**: \`sensor_id,timestamp,value\` (${DEVICES * SENSORS} sensors registered with \`ingest apply\`, ${(statSync(iot.csvPath).size / 1024 ** 2).toFixed(1)} MB) -> sensor_readings (indexes: ${await idx('sensor_readings')})`, '', ...head, ...rounds.map((r) => row(r, r.iCopy, r.iCsv, r.iRatio))] : []),
       '',
