@@ -6,26 +6,14 @@ import Database from 'better-sqlite3'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
+import type { CsvImportResult } from '../../src/lib/app/csv/import-csv.js'
 import { BIN, type CliResult, json, ROOT, runCli } from '../helpers/cli.js'
 import { createTestDatabase, postgresAvailable, tempDir } from '../helpers/services.js'
 
 const demo = join(ROOT, 'fixtures/demo.yaml')
 
-interface Summary {
-  jobId: string | null
-  file: string
-  layout: string
-  dryRun: boolean
-  status: string
-  resumedFrom: number
-  rows: number
-  points: number
-  stored: number
-  duplicates: number
-  rejected: number
-  rejects: Array<{ line: number; column: string | null; code: string; reason: string }>
-  rejectsFile: string | null
-}
+/** The --json summary: the import's result. */
+type Summary = CsvImportResult
 
 const iso = (ms: number): string => new Date(ms).toISOString()
 
