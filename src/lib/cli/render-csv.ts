@@ -1,6 +1,5 @@
-import { Listr } from 'listr2'
-
 import type { CsvImportResult, CsvProgress } from '../app/csv/import-csv.js'
+import { withJobProgress } from './progress.js'
 
 const n = (x: number): string => x.toLocaleString('en-US')
 
@@ -18,34 +17,9 @@ export function progressLine(p: CsvProgress): string {
   return parts.join(' · ')
 }
 
-/**
- * Runs an import under a listr2 task that shows its progress: the default renderer on a TTY, the
- * simple one (a line every few seconds) otherwise, nothing with --json.
- */
-export async function withCsvProgress<T>(title: string, options: { json: boolean; tty: boolean }, fn: (onProgress: (p: CsvProgress) => void) => Promise<T>): Promise<T> {
-  let result: T | undefined
-  const minGapMs = options.tty ? 200 : 5000
-  const tasks = new Listr(
-    [
-      {
-        title,
-        task: async (_ctx, task) => {
-          let last = 0
-          result = await fn((p) => {
-            const now = Date.now()
-            if (now - last < minGapMs) return
-            last = now
-            task.output = progressLine(p)
-          })
-          task.title = `${title}: done`
-        },
-        rendererOptions: { outputBar: 1, persistentOutput: false },
-      },
-    ],
-    { renderer: options.json ? 'silent' : options.tty ? 'default' : 'simple', exitOnError: true, rendererOptions: {} },
-  )
-  await tasks.run()
-  return result as T
+/** Runs an import under a listr2 task showing its progress line (see withJobProgress). */
+export function withCsvProgress<T>(title: string, options: { json: boolean; tty: boolean }, fn: (onProgress: (p: CsvProgress) => void) => Promise<T>): Promise<T> {
+  return withJobProgress(title, options, progressLine, fn)
 }
 
 /** The human summary: counts, where the rejects are, and the first bad lines. */

@@ -1,10 +1,11 @@
 import { Flags } from '@oclif/core'
-import { Listr } from 'listr2'
 
 import type { BatchPredictProgress, BatchPredictResult } from '../app/jobs/batch-predict.js'
 import type { ExplainAnomaliesResult, ExplainProgress } from '../app/jobs/explain-anomalies.js'
 import { parseDurationSeconds } from '../config/index.js'
 import { UsageError } from '../errors/index.js'
+
+export { withJobProgress } from './progress.js'
 
 const n = (x: number): string => x.toLocaleString('en-US')
 
@@ -17,36 +18,6 @@ export function durationMs(flag: string, text: string): number {
 
 export const jobFlags = {
   concurrency: (description: string, fallback?: number) => Flags.integer({ description, min: 1, max: 64, ...(fallback === undefined ? {} : { default: fallback }) }),
-}
-
-/**
- * Runs a job under one listr2 task showing `line(progress)`: the default renderer on a TTY, the simple
- * one (a line every few seconds) otherwise, nothing with --json.
- */
-export async function withJobProgress<T, P>(title: string, options: { json: boolean; tty: boolean }, line: (p: P) => string, fn: (onProgress: (p: P) => void) => Promise<T>): Promise<T> {
-  let result: T | undefined
-  const minGapMs = options.tty ? 200 : 5000
-  const tasks = new Listr(
-    [
-      {
-        title,
-        task: async (_ctx, task) => {
-          let last = 0
-          result = await fn((p) => {
-            const now = Date.now()
-            if (now - last < minGapMs) return
-            last = now
-            task.output = line(p)
-          })
-          task.title = `${title}: done`
-        },
-        rendererOptions: { outputBar: 1, persistentOutput: false },
-      },
-    ],
-    { renderer: options.json ? 'silent' : options.tty ? 'default' : 'simple', exitOnError: true, rendererOptions: {} },
-  )
-  await tasks.run()
-  return result as T
 }
 
 export function predictProgressLine(p: BatchPredictProgress): string {
